@@ -108,12 +108,7 @@ def scan_throughput(
 ) -> dict[str, float]:
     """Time ``h_t = a_t h_{t-1} + b_t`` over (L, d) float32 inputs with the given scan method."""
 
-    def linear_recurrence(a, b, method):  # TEMPORARY until ssmbench.scan lands (issue 3)
-        def f(h, ab):
-            h = ab[0] * h + ab[1]
-            return h, h
-
-        return jax.lax.scan(f, jnp.zeros_like(b[0]), (a, b))[1]
+    from .scan import linear_recurrence
 
     if quick:
         repeats = max(3, repeats // 2)
