@@ -37,3 +37,18 @@ def log_uniform(key, shape, lo: float, hi: float, dtype=None) -> Array:
     """Samples whose log is uniform on [log lo, log hi]."""
     dtype = dtype or jnp.zeros(()).dtype
     return jnp.exp(jax.random.uniform(key, shape, dtype, jnp.log(lo), jnp.log(hi)))
+
+
+def cast_floats(tree, dtype):
+    """Cast every real floating leaf of a pytree to ``dtype`` (complex leaves to its complex)."""
+    cdt = complex_dtype(dtype)
+
+    def f(x):
+        if isinstance(x, jax.Array | jnp.ndarray):
+            if jnp.issubdtype(x.dtype, jnp.complexfloating):
+                return x.astype(cdt)
+            if jnp.issubdtype(x.dtype, jnp.floating):
+                return x.astype(dtype)
+        return x
+
+    return jax.tree_util.tree_map(f, tree)
