@@ -1,0 +1,7 @@
+"""Sequence-model zoo: Equinox modules with unbatched ``__call__`` on (L, d_in) -> (L, d_out)."""
+
+from .diagonal import LRU, S4D, DiagonalSISO
+from .lcde import LinearCDE
+from .mamba import Mamba
+
+__all__ = ["LRU", "S4D", "DiagonalSISO", "LinearCDE", "Mamba"]
