@@ -346,7 +346,15 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
             )
     fn = _resolve_run(ctx, run)
     _check_fn_kwargs(ctx, fn, run, "params", params)
-    _check_fn_kwargs(ctx, fn, run, "quick_params", quick_params)
+    _check_fn_kwargs(
+        ctx, fn, run, "quick_params", {k: v for k, v in quick_params.items() if k not in grid}
+    )
+    for k, v in quick_params.items():
+        if k in grid:  # a grid axis may be replaced by a list, or pinned to one value
+            axis = v if isinstance(v, list) else [v]
+            if not axis:
+                raise ctx.err(f"quick_params.{k}", "expected a non-empty array of values")
+            _check_fn_kwargs(ctx, fn, run, "grid", {k: axis})
     _check_fn_kwargs(ctx, fn, run, "grid", grid)
     _check_required(ctx, fn, run, set(params) | set(grid))
     return Experiment(name, run, fn, params, quick_params, grid, list(seeds), description, columns)

@@ -235,6 +235,15 @@ def test_bad_suite(case, tmp_path, capsys):
         assert n in err, f"{case}: {n!r} not in {err!r}"
 
 
+def test_quick_params_may_replace_a_grid_axis():
+    doc = copy.deepcopy(GOOD)
+    doc["experiment"][0]["quick_params"] = {"width": [4, 8]}
+    parse_suite(doc, "q.toml")
+    doc["experiment"][0]["quick_params"] = {"width": ["4"]}
+    with pytest.raises(SuiteError, match="quick_params|grid.width"):
+        parse_suite(doc, "q.toml")
+
+
 def test_missing_file(tmp_path, capsys):
     code = main(["run", str(tmp_path / "nope.toml")])
     err = capsys.readouterr().err
