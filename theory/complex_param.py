@@ -328,11 +328,11 @@ def lsq_float64(
 
 
 def complex_unit_circle_lsq(
-    n: int, target: Float[np.ndarray, " t"], eps: float
-) -> dict[str, float]:
+    n: int, target: Float[np.ndarray, " t"], eps: float, *, return_coef: bool = False
+) -> dict:
     """Least squares for ``phi(k) = 2 Re sum_j c_j lambda_j**k`` with ``lambda_j = exp(i pi j/(n-1))``.
 
-    ``n`` complex modes with frequencies evenly spaced in [0, pi]; for ``n >= t/2 + 1`` they span
+    ``n`` complex modes with frequencies evenly spaced in [0, pi]; for ``n >= ceil(t/2) + 1`` they span
     every real sequence of length ``t`` (a real DFT). Returns the smallest error, and the
     smallest ``||c||_2`` reaching ``eps`` with ``sum |c_j|`` and ``max |c_j|`` of that solution.
     """
@@ -346,7 +346,7 @@ def complex_unit_circle_lsq(
     keep = s > s[0] * 1e-12
     u, s, vt = u[:, keep], s[keep], vt[keep]
     proj = u.T @ target
-    perp2 = max(float(target @ target - proj @ proj), 0.0)
+    perp2 = float(np.sum((target - u @ proj) ** 2))
     norm = float(np.linalg.norm(target))
     out = {"min_error": math.sqrt(perp2) / norm}
 
@@ -366,6 +366,8 @@ def complex_unit_circle_lsq(
             sum_abs_c=float(np.sum(np.abs(c))),
             max_abs_c=float(np.max(np.abs(c))),
         )
+        if return_coef:
+            out["coef"] = c
     return out
 
 
