@@ -117,9 +117,10 @@ def default_dps(t: int) -> int:
     """Decimal digits for the extended-precision fit at horizon ``t``.
 
     The Gram matrix of the real Vandermonde system has a condition number of roughly
-    ``(1 + sqrt 2) ** (2 t)``, i.e. ``0.77 t`` decimal digits; we keep 40 digits on top.
+    ``(1 + sqrt 2) ** (2 t)``, i.e. ``0.77 t`` decimal digits; we keep ``20 + 0.03 t`` digits on top (tests check that 30 more
+    digits change nothing).
     """
-    return 40 + math.ceil(0.85 * t)
+    return 20 + math.ceil(0.8 * t)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,8 +157,8 @@ def _gram_eig(poles: tuple[float, ...], t: int, dps: int):
             gram = mpmath.matrix(n, n)
             for i in range(n):
                 for m in range(i, n):
-                    q = lam[i] * lam[m]
-                    gram[i, m] = gram[m, i] = mpmath.fsum(q**k for k in range(t))
+                    q = lam[i] * lam[m]  # |q| < 1: geometric sum
+                    gram[i, m] = gram[m, i] = (1 - q**t) / (1 - q)
             mode = "right"
         evals, evecs = mpmath.eigsy(gram)
     return mode, evals, evecs, lam
@@ -214,9 +215,7 @@ class RealLSQ:
                 self._proj = [mpmath.fsum(evecs[k, i] * phi[k] for k in range(t)) for i in range(r)]
             else:
                 # u_i = V p_i / s_i, phi_hat_i = p_i . (V^T phi) / s_i
-                vt_phi = [
-                    mpmath.fsum(phi[k] * lam[j] ** k for k in range(t)) for j in range(self.n)
-                ]
+                vt_phi = [_horner(phi, x) for x in lam]
                 self._p = evecs
                 self._proj = []
                 for i in range(r):
@@ -226,48 +225,54 @@ class RealLSQ:
             perp2 = norm2 - mpmath.fsum(p * p for p in self._proj)
             self._perp2 = max(perp2, mpmath.mpf(0))
             self._norm = mpmath.sqrt(norm2)
+            # float64 copies, normalised so that ||phi|| = 1
+            self._e_f = np.array([float(e) for e in self._e])
+            self._proj_f = np.array([float(p / self._norm) for p in self._proj])
+            self._perp2_f = float(self._perp2 / norm2)
 
     # -- the trade-off curve ------------------------------------------------------------------
-    def _residual(self, alpha):
-        mp = self._mp
-        s = mp.fsum((alpha / (e + alpha)) ** 2 * p * p for e, p in zip(self._e, self._proj))
-        return mp.sqrt(s + self._perp2) / self._norm
+    # Given accurate squared singular values e_i and projections p_i (from extended precision),
+    # residual(alpha) and ||c(alpha)|| are sums of positive terms: float64 evaluates them fine.
+    def _residual(self, alpha: float) -> float:
+        e, p = self._e_f, self._proj_f
+        return math.sqrt(float(np.sum((alpha / (e + alpha)) ** 2 * p * p)) + self._perp2_f)
 
-    def _coef_norm(self, alpha):
-        mp = self._mp
-        return mp.sqrt(mp.fsum(e * p * p / (e + alpha) ** 2 for e, p in zip(self._e, self._proj)))
+    def _coef_norm(self, alpha: float) -> float:
+        e, p = self._e_f, self._proj_f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            terms = np.where(e > 0, e * p * p / (e + alpha) ** 2, 0.0)
+        return math.sqrt(float(np.sum(terms)))
 
-    def _bisect(self, fn, value, increasing: bool):
+    @staticmethod
+    def _bisect(fn, value: float, increasing: bool) -> float:
         """log-alpha bisection for fn(alpha) = value (fn monotone in alpha)."""
-        mp = self._mp
-        lo, hi = mp.mpf(10) ** (-(self.dps + 10)), mp.mpf(10) ** 12
-        for _ in range(4 * self.dps + 200):
-            mid = mp.sqrt(lo * hi)
+        lo, hi = 1e-300, 1e12
+        for _ in range(200):
+            mid = math.sqrt(lo * hi)
             if (fn(mid) < value) == increasing:
                 lo = mid
             else:
                 hi = mid
-            if hi / lo < 1 + mp.mpf(10) ** -12:
+            if hi / lo < 1 + 1e-13:
                 break
-        return mp.sqrt(lo * hi)
+        return math.sqrt(lo * hi)
 
     def min_error(self) -> float:
         """Smallest relative error reachable with these poles, at any coefficient size."""
         with self._mp.workdps(self.dps):
             return float(self._mp.sqrt(self._perp2) / self._norm)
 
-    def coefficients(self, alpha) -> list:
-        """Tikhonov coefficients ``c(alpha)`` (mpf list)."""
+    def coefficients(self, alpha: float) -> list:
+        """Tikhonov coefficients ``c(alpha)`` (list of mpf, for the target as given)."""
         mp = self._mp
         with mp.workdps(self.dps):
-            w = [p / (e + alpha) for e, p in zip(self._e, self._proj)]
+            a = mp.mpf(alpha)  # c(alpha) is linear in phi: alpha does not depend on ||phi||
+            w = [p / (e + a) for e, p in zip(self._e, self._proj)]
             if self._mode == "left":
-                # c = V^T Q diag(1/(e + alpha)) phi_hat
+                # c = V^T Q diag(1/(e + alpha)) phi_hat, i.e. c_j = z(lambda_j) with z = Q w
                 r = len(w)
                 z = [mp.fsum(self._q[k, i] * w[i] for i in range(r)) for k in range(self.t)]
-                return [
-                    mp.fsum(z[k] * self._lam[j] ** k for k in range(self.t)) for j in range(self.n)
-                ]
+                return [_horner(z, x) for x in self._lam]
             # c = P diag(s / (e + alpha)) phi_hat
             ws = [wi * mp.sqrt(e) for wi, e in zip(w, self._e)]
             return [mp.fsum(self._p[j, i] * ws[i] for i in range(len(ws))) for j in range(self.n)]
@@ -280,35 +285,42 @@ class RealLSQ:
             res = [mp.fsum(a * b for a, b in zip(row, coef)) - f for row, f in zip(rows, self._phi)]
             return float(mp.sqrt(mp.fsum(x * x for x in res)) / self._norm)
 
-    def for_eps(self, eps: float) -> dict[str, float] | None:
+    def for_eps(self, eps: float) -> dict | None:
         """Smallest ``||c||_2`` reaching relative error ``eps``; None when unreachable.
 
         Returns ``mag_l2`` (that norm: a lower bound on ``sum |c_j|`` over all coefficient
-        vectors on these poles that reach ``eps``), and ``sum_abs_c``, ``max_abs_c`` of the
-        minimising coefficients (so ``mag_l2 <= min sum|c| <= sum_abs_c``).
+        vectors on these poles that reach ``eps``), ``sum_abs_c`` and ``max_abs_c`` of the
+        minimising coefficients (so ``mag_l2 <= min sum|c| <= sum_abs_c``), and ``coef``.
         """
+        if math.sqrt(self._perp2_f) > eps:
+            return None
+        alpha = self._bisect(self._residual, eps, increasing=True)
+        coef = self.coefficients(alpha)
         mp = self._mp
         with mp.workdps(self.dps):
-            if mp.sqrt(self._perp2) / self._norm > eps:
-                return None
-            alpha = self._bisect(self._residual, mp.mpf(eps), increasing=True)
-            coef = self.coefficients(alpha)
             return {
-                "mag_l2": float(self._coef_norm(alpha)),
+                "mag_l2": self._coef_norm(alpha) * float(self._norm),
                 "sum_abs_c": float(mp.fsum(abs(c) for c in coef)),
                 "max_abs_c": float(max(abs(c) for c in coef)),
-                "alpha": float(alpha),
+                "alpha": alpha,
                 "coef": coef,
             }
 
     def error_at_budget(self, budget: float) -> float:
         """Smallest relative error with ``||c||_2 <= budget`` (<= the error with sum|c| <= budget)."""
-        mp = self._mp
-        with mp.workdps(self.dps):
-            if self._coef_norm(mp.mpf(10) ** (-(self.dps + 10))) <= budget:
-                return self.min_error()
-            alpha = self._bisect(self._coef_norm, mp.mpf(budget), increasing=False)
-            return float(self._residual(alpha))
+        b = budget / float(self._norm)
+        if self._coef_norm(0.0) <= b:
+            return self.min_error()
+        alpha = self._bisect(self._coef_norm, b, increasing=False)
+        return self._residual(alpha)
+
+
+def _horner(coefs, x):
+    """``sum_k coefs[k] x**k``."""
+    acc = coefs[-1] * 0
+    for a in reversed(coefs):
+        acc = acc * x + a
+    return acc
 
 
 def lsq_float64(
@@ -404,3 +416,305 @@ def fit_log2_slope(
         raise ValueError(f"need two 1-d arrays of equal length >= 2, got {ts.shape}, {y.shape}")
     slope, intercept = np.polyfit(ts, y, 1)
     return float(slope), float(intercept)
+
+
+# --------------------------------------------------------------------------------------------
+# Trained fits (Adam + cosine schedule) of the zoo's diagonal SISO SSM
+# --------------------------------------------------------------------------------------------
+
+
+def _relative_error(h, phi):
+    import jax.numpy as jnp
+
+    return jnp.sqrt(jnp.sum((h - phi) ** 2) / jnp.sum(phi**2))
+
+
+def _train_batch(models, lrs, phi, steps: int, impulse_fn, coef_fn, trainable):
+    """Train every (init, lr) pair: ``models`` batched over inits, ``lrs`` a vector.
+
+    Returns ``(error, sum_abs_c, max_abs_c)`` arrays of shape (inits, lrs); the error is the
+    relative l2 error of the final parameters (the cosine schedule ends at lr 0).
+    """
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    t = phi.shape[0]
+
+    def one(model, lr):
+        params, static = eqx.partition(model, trainable(model))
+        opt = optax.adam(optax.cosine_decay_schedule(lr, steps))
+
+        def loss(p):
+            h = impulse_fn(eqx.combine(p, static), t)
+            return jnp.sum((h - phi) ** 2) / jnp.sum(phi**2)
+
+        def step(carry, _):
+            p, s = carry
+            g = jax.grad(loss)(p)
+            upd, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, upd), s), None
+
+        (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
+        final = eqx.combine(params, static)
+        c = coef_fn(final)
+        err = _relative_error(impulse_fn(final, t), phi)
+        return err, jnp.sum(jnp.abs(c)), jnp.max(jnp.abs(c))
+
+    per_lr = jax.vmap(one, in_axes=(None, 0))
+    return eqx.filter_vmap(per_lr, in_axes=(eqx.if_array(0), None))(models, lrs)
+
+
+def summarise_fits(err, sum_abs, max_abs, lrs) -> dict[str, float]:
+    """Best over (init, lr): error and magnitudes at that fit; worst init (best lr per init).
+
+    Non-finite errors (diverged runs) are skipped; if every run diverged the error is inf
+    (the runner then records the cell as diverged).
+    """
+    err = np.asarray(err, np.float64)
+    bad = ~np.isfinite(err)
+    e = np.where(bad, np.inf, err)
+    i, j = np.unravel_index(np.argmin(e), e.shape)
+    per_init = e.min(axis=1)
+    return {
+        "error": float(e[i, j]),
+        "error_worst_init": float(per_init.max()),
+        "sum_abs_c": float(np.asarray(sum_abs)[i, j]),
+        "max_abs_c": float(np.asarray(max_abs)[i, j]),
+        "best_lr": float(lrs[j]),
+        "diverged_runs": float(bad.sum()),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The experiment (suites/theory.toml, experiment "complex-vs-real")
+# --------------------------------------------------------------------------------------------
+
+
+def _n_rel(n: int, t: int) -> str:
+    return f"{n // t}t" if n >= t else f"t/{t // n}"
+
+
+def model_sizes(field: str, t: int, extra_ns: list[int]) -> list[int]:
+    """State sizes per cell: t/4, t/2, t for both fields; for the real field also extra_ns > t."""
+    base = sorted({max(1, t // 4), max(1, t // 2), t})
+    if field == "complex":
+        return base
+    return base + sorted({n for n in extra_ns if n > t})
+
+
+def complex_vs_real(
+    *,
+    seed: int,
+    quick: bool = False,
+    field: Literal["real", "complex"] = "real",
+    t: int = 32,
+    targets: list[str] = list(TARGETS),  # noqa: B006 - the runner passes lists; never mutated
+    extra_ns: list[int] = [256, 1024],  # noqa: B006
+    lrs: list[float] = [1e-3, 1e-2, 1e-1],  # noqa: B006
+    n_inits: int = 3,
+    steps: int = 4000,
+    bc_std: float = 1e-3,
+    dtype: Literal["float32", "float64"] = "float32",
+    omega: float = 1.0,
+    target_seed: int = 0,
+    eps: float = 0.1,
+    budget: float = 10.0,
+    pole_sets: list[str] = list(REAL_POLE_SETS),  # noqa: B006
+    lsq: bool = True,
+) -> list[dict]:
+    """One cell: every target, every state size ``n`` of ``field`` at horizon ``t``.
+
+    Rows carry the columns ``target``, ``n``, ``n_rel`` (n relative to t, e.g. ``"t"``),
+    ``method`` (``"adam"`` or ``"lsq"``) and ``poleset`` (``"learned"`` for trained fits).
+
+    - ``method = "adam"``: ``n_inits`` initialisations (from ``seed``) x ``lrs``, each trained for
+      ``steps`` Adam steps with a cosine schedule; metrics ``error`` (best run),
+      ``error_worst_init`` (worst initialisation, best lr), ``sum_abs_c`` and ``max_abs_c``
+      (``|B_j C_j|`` at the best run), ``best_lr``, ``diverged_runs``.
+    - ``method = "lsq"`` (if ``lsq``): fixed poles, no optimiser. Real field: ``pole_sets`` in
+      extended precision; complex field: ``"unit-circle"``. Metrics ``lsq_min_error``,
+      ``lsq_error_at_budget`` (``||c||_2 <= budget``), ``f64_lsq_error`` (real only), and when
+      ``eps`` is reachable ``lsq_mag_l2_eps``, ``lsq_log2_mag_eps``, ``lsq_sum_abs_c_eps``,
+      ``lsq_max_abs_c_eps``.
+
+    The least-squares rows use n = t/4, t/2, t and the largest n only.
+    ``quick`` keeps everything but trains for at most 300 steps.
+    """
+    import jax
+
+    for name in targets:
+        if name not in TARGETS:
+            raise ValueError(f"targets: unknown target {name!r}; expected a subset of {TARGETS}")
+    for name in pole_sets:
+        if name not in REAL_POLE_SETS:
+            raise ValueError(f"pole_sets: unknown {name!r}; expected a subset of {REAL_POLE_SETS}")
+    if t < 4:
+        raise ValueError(f"t must be >= 4, got {t}")
+    if quick:
+        steps = min(steps, 300)
+    ns = model_sizes(field, t, extra_ns)
+    phis = {
+        name: make_target(name, t, target_seed=target_seed, omega=omega) for name in targets
+    }
+    rows: list[dict] = []
+
+    def row(metric, value, target, n, method, poleset):
+        return {
+            "metric": metric,
+            "value": float(value),
+            "target": target,
+            "n": int(n),
+            "n_rel": _n_rel(n, t),
+            "method": method,
+            "poleset": poleset,
+        }
+
+    # -- trained fits ---------------------------------------------------------------------
+    make_model, impulse_fn, coef_fn, trainable = zoo_siso(field, bc_std=bc_std, dtype=dtype)
+    keys = jax.random.split(jax.random.PRNGKey(seed), n_inits)
+    jdtype = np.float32 if dtype == "float32" else np.float64
+    lr_arr = np.asarray(lrs, jdtype)
+    for n in ns:
+        train = _jitted_trainer(impulse_fn, coef_fn, trainable, steps)
+        models = _batched_models(make_model, n, keys)
+        for name, phi in phis.items():
+            err, s_abs, m_abs = train(models, lr_arr, phi.astype(jdtype))
+            summary = summarise_fits(err, s_abs, m_abs, lrs)
+            for metric, value in summary.items():
+                rows.append(row(metric, value, name, n, "adam", "learned"))
+
+    # -- optimiser-free least squares -------------------------------------------------------
+    # least squares at n = t/4, t/2, t and the largest n (an extended-precision eigen-decomposition
+    # per (pole set, n >= t) dominates the cost)
+    lsq_ns = [n for n in ns if n <= t] + [n for n in ns[-1:] if n > t]
+    if lsq and field == "real":
+        for ps in pole_sets:
+            for n in lsq_ns:
+                poles = real_pole_set(ps, n)
+                for name, phi in phis.items():
+                    fit = RealLSQ(poles, phi)
+                    rows.append(row("lsq_min_error", fit.min_error(), name, n, "lsq", ps))
+                    rows.append(
+                        row("lsq_error_at_budget", fit.error_at_budget(budget), name, n, "lsq", ps)
+                    )
+                    f64 = lsq_float64(poles, phi)
+                    rows.append(row("f64_lsq_error", f64["error"], name, n, "lsq", ps))
+                    out = fit.for_eps(eps)
+                    if out is not None:
+                        rows += _eps_rows(out, row, name, n, ps)
+    elif lsq:
+        for n in ns:
+            for name, phi in phis.items():
+                out = complex_unit_circle_lsq(n, phi, eps)
+                rows.append(row("lsq_min_error", out["min_error"], name, n, "lsq", "unit-circle"))
+                if "mag_l2" in out:
+                    rows += _eps_rows(out, row, name, n, "unit-circle")
+                rows.append(
+                    row(
+                        "lsq_error_at_budget",
+                        _complex_error_at_budget(n, phi, budget),
+                        name,
+                        n,
+                        "lsq",
+                        "unit-circle",
+                    )
+                )
+    return rows
+
+
+def _eps_rows(out, row, name, n, ps) -> list[dict]:
+    return [
+        row("lsq_mag_l2_eps", out["mag_l2"], name, n, "lsq", ps),
+        row("lsq_log2_mag_eps", math.log2(out["mag_l2"]), name, n, "lsq", ps),
+        row("lsq_sum_abs_c_eps", out["sum_abs_c"], name, n, "lsq", ps),
+        row("lsq_max_abs_c_eps", out["max_abs_c"], name, n, "lsq", ps),
+    ]
+
+
+def _complex_error_at_budget(n: int, target, budget: float) -> float:
+    """Smallest error of the unit-circle complex fit with ``||[Re c, Im c]||_2 <= budget``."""
+    t = target.shape[0]
+    lam = np.exp(1j * np.pi * np.arange(n) / (n - 1))
+    pw = np.power.outer(lam, np.arange(t)).T
+    a = np.concatenate([2 * pw.real, -2 * pw.imag], axis=1)
+    u, s, _ = np.linalg.svd(a, full_matrices=False)
+    keep = s > s[0] * 1e-12
+    u, s = u[:, keep], s[keep]
+    proj = u.T @ target
+    perp2 = float(np.sum((target - u @ proj) ** 2))
+
+    def norm(alpha):
+        return math.sqrt(float(np.sum(s**2 * proj**2 / (s**2 + alpha) ** 2)))
+
+    def residual(alpha):
+        return math.sqrt(float(np.sum((alpha / (s**2 + alpha)) ** 2 * proj**2)) + perp2)
+
+    if norm(0.0) <= budget:
+        return residual(0.0) / float(np.linalg.norm(target))
+    lo, hi = 1e-30, 1e12
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if norm(mid) > budget else (lo, mid)
+    return residual(math.sqrt(lo * hi)) / float(np.linalg.norm(target))
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted_trainer(impulse_fn, coef_fn, trainable, steps: int):
+    import equinox as eqx
+
+    return eqx.filter_jit(
+        functools.partial(
+            _train_batch, steps=steps, impulse_fn=impulse_fn, coef_fn=coef_fn, trainable=trainable
+        )
+    )
+
+
+def _batched_models(make_model, n: int, keys):
+    import equinox as eqx
+
+    # jit the batched constructor: eager vmap dispatches (and compiles) op by op
+    return eqx.filter_jit(eqx.filter_vmap(lambda k: make_model(n, k)))(keys)
+
+
+def _siso_impulse(model, t: int):
+    return model.impulse_response(t)
+
+
+def _siso_coef(model):
+    return model.coefficients()
+
+
+def _siso_trainable(model):
+    """Every inexact array except the fixed signs of the real field (the paper's angle in {0, pi})."""
+    import equinox as eqx
+    import jax
+
+    spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
+    if getattr(model, "sign", None) is not None:
+        spec = eqx.tree_at(lambda m: m.sign, spec, False)
+    return spec
+
+
+def zoo_siso(field: str, *, bc_std: float, dtype: str):
+    """Adapter to the zoo's :class:`ssmbench.models.diagonal.DiagonalSISO` (paper parameterisation).
+
+    Returns ``(make_model(n, key), impulse_fn(model, t), coef_fn(model), trainable(model))``:
+    ``coef_fn`` gives ``c_j = B_j C_j`` and ``trainable`` the equinox filter of trained leaves.
+    The model's arrays are cast to ``dtype`` (the trained fits run in that precision).
+    """
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    from ssmbench.models.diagonal import DiagonalSISO
+
+    jdtype = jnp.float32 if dtype == "float32" else jnp.float64
+
+    def make_model(n: int, key):
+        model = DiagonalSISO(n, field=field, bc_std=bc_std, key=key)
+        return jax.tree_util.tree_map(
+            lambda x: x.astype(jdtype) if eqx.is_inexact_array(x) else x, model
+        )
+
+    return make_model, _siso_impulse, _siso_coef, _siso_trainable
