@@ -224,3 +224,122 @@ def test_fit_log2_slope_exact_on_exponential():
     assert intercept == pytest.approx(math.log2(3.0), rel=1e-12)
     with pytest.raises(ValueError):
         cp.fit_log2_slope(ts, ts[:2])
+
+
+# -------------------------------------------------------------------------------- trained fits
+
+
+def test_summarise_fits_best_worst_and_divergence():
+    err = np.array([[0.5, np.nan, 0.2], [0.9, 0.7, np.inf]])
+    s = np.arange(6.0).reshape(2, 3)
+    out = cp.summarise_fits(err, s, s + 10, [1e-3, 1e-2, 1e-1])
+    assert out["error"] == 0.2 and out["best_lr"] == 1e-1
+    assert out["sum_abs_c"] == 2.0 and out["max_abs_c"] == 12.0
+    assert out["error_worst_init"] == 0.7  # init 1: best over lrs is 0.7
+    assert out["diverged_runs"] == 2.0
+    all_bad = cp.summarise_fits(np.full((1, 2), np.nan), s[:1, :2], s[:1, :2], [1.0, 2.0])
+    assert all_bad["error"] == np.inf  # the runner records the cell as diverged
+
+
+def _loop_impulse(model, t):
+    """Python-loop oracle: phi(k) = sum_j c_j lambda_j^k (2 Re for the complex field)."""
+    lam = np.asarray(model.eigenvalues(), np.complex128)
+    c = np.asarray(model.coefficients(), np.complex128)
+    h = np.array([sum(cj * lj**k for cj, lj in zip(c, lam)) for k in range(t)])
+    return 2 * h.real if model.field == "complex" else h.real
+
+
+# The trainer tests share one compiled trainer per (field, shape): steps = 50, two models, one lr.
+_STEPS = 50
+
+
+@pytest.mark.parametrize("field", ["real", "complex"])
+def test_trainer_at_zero_lr_reports_the_initial_error(field):
+    """With lr = 0 nothing moves: the reported error and magnitudes are the init's (loop oracle)."""
+    import jax
+
+    t, n = 8, 3
+    make, imp, coef, trainable = cp.zoo_siso(field, bc_std=0.3, dtype="float64")
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    models = cp._stack_models([make(n, k) for k in keys])
+    phi = cp.make_target("random", t, target_seed=4)
+    err, s_abs, m_abs = cp._jitted_trainer(imp, coef, trainable, _STEPS)(models, np.zeros(1), phi)
+    for i, key in enumerate(keys):
+        model = make(n, key)
+        h = _loop_impulse(model, t)
+        # float64 throughout: agreement to rounding
+        np.testing.assert_allclose(err[i, 0], np.linalg.norm(h - phi), rtol=1e-10)
+        c = np.abs(np.asarray(model.coefficients()))
+        np.testing.assert_allclose(s_abs[i, 0], c.sum(), rtol=1e-12)
+        np.testing.assert_allclose(m_abs[i, 0], c.max(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("field", ["real", "complex"])
+def test_padded_modes_are_inert_and_training_helps(field):
+    """Models padded with B = C = 0 modes have the same impulse response and the same training
+    run (final error, magnitudes) as the small models: the batching of sizes relies on it."""
+    import jax
+
+    t, n = 8, 3
+    make, imp, coef, trainable = cp.zoo_siso(field, bc_std=0.3, dtype="float64")
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    small = [make(n, k) for k in keys]
+    padded = [cp._pad_model(m, make(t, k)) for m, k in zip(small, keys)]
+    for a, b in zip(small, padded):
+        np.testing.assert_allclose(imp(b, t), imp(a, t), rtol=1e-13, atol=1e-15)
+    phi = cp.make_target("random", t, target_seed=4)
+    train = cp._jitted_trainer(imp, coef, trainable, _STEPS)
+    lr = np.array([3e-2])
+    out_small = train(cp._stack_models(small), lr, phi)
+    out_pad = train(cp._stack_models(padded), lr, phi)
+    for a, b in zip(out_small, out_pad):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9)
+    initial = [np.linalg.norm(_loop_impulse(m, t) - phi) for m in small]
+    assert np.all(np.asarray(out_small[0])[:, 0] < np.array(initial))
+
+
+def test_real_signs_are_frozen():
+    import jax
+
+    make, _, _, trainable = cp.zoo_siso("real", bc_std=1e-3, dtype="float32")
+    spec = trainable(make(4, jax.random.PRNGKey(0)))
+    assert spec.sign is False and spec.nu is True and spec.B is True and spec.C is True
+
+
+@pytest.mark.parametrize("field", ["real", "complex"])
+def test_experiment_rows_end_to_end(field):
+    rows = cp.complex_vs_real(
+        seed=0,
+        field=field,
+        t=8,
+        targets=["delay", "random"],
+        extra_ns=[16],
+        lrs=[1e-2],
+        n_inits=1,
+        steps=5,
+        pole_sets=["chebyshev"],
+    )
+    assert all(np.isfinite(r["value"]) for r in rows)
+    assert {r["target"] for r in rows} == {"delay", "random"}
+    ns = {r["n"] for r in rows if r["method"] == "adam"}
+    assert ns == ({2, 4, 8, 16} if field == "real" else {2, 4, 8})
+    metrics = {r["metric"] for r in rows}
+    assert {"error", "error_worst_init", "sum_abs_c", "max_abs_c", "lsq_min_error"} <= metrics
+    assert {r["n_rel"] for r in rows if r["n"] == 8} == {"t"}
+    if field == "real":
+        # at n >= t the least squares reach eps; the log2 magnitude row is there
+        assert any(r["metric"] == "lsq_log2_mag_eps" and r["n"] == 16 for r in rows)
+
+
+def test_experiment_rejects_unknown_target():
+    with pytest.raises(ValueError, match="targets"):
+        cp.complex_vs_real(seed=0, targets=["sawtooth"], steps=1)
+
+
+def test_suite_block_parses():
+    from ssmbench.suite import load_suite
+
+    suite = load_suite("suites/theory.toml")
+    exp = [e for e in suite.experiments if e.name == "complex-vs-real"]
+    assert len(exp) == 1
+    assert len([c for c in suite.checks if c.experiment == "complex-vs-real"]) >= 4

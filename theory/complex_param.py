@@ -36,8 +36,14 @@ import math
 from fractions import Fraction
 from typing import Literal
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from jaxtyping import Float
+
+from ssmbench.models.diagonal import DiagonalSISO
 
 TargetName = Literal["delay", "random", "oscillation", "oscillation-freq"]
 RealPoleSet = Literal["chebyshev", "uniform", "timescale"]
@@ -424,7 +430,6 @@ def fit_log2_slope(
 
 
 def _relative_error(h, phi):
-    import jax.numpy as jnp
 
     return jnp.sqrt(jnp.sum((h - phi) ** 2) / jnp.sum(phi**2))
 
@@ -435,10 +440,6 @@ def _train_batch(models, lrs, phi, steps: int, impulse_fn, coef_fn, trainable):
     Returns ``(error, sum_abs_c, max_abs_c)`` arrays of shape (inits, lrs); the error is the
     relative l2 error of the final parameters (the cosine schedule ends at lr 0).
     """
-    import equinox as eqx
-    import jax
-    import jax.numpy as jnp
-    import optax
 
     t = phi.shape[0]
 
@@ -493,7 +494,12 @@ def summarise_fits(err, sum_abs, max_abs, lrs) -> dict[str, float]:
 
 
 def _n_rel(n: int, t: int) -> str:
-    return f"{n // t}t" if n >= t else f"t/{t // n}"
+    """``n`` relative to ``t`` as a label: ``"t/4"``, ``"t/2"``, ``"t"``, ``"32t"``, ..."""
+    if n == t:
+        return "t"
+    if n > t:
+        return f"{n // t}t" if n % t == 0 else f"{n / t:g}t"
+    return f"t/{t // n}" if t % n == 0 else f"t/{t / n:g}"
 
 
 def model_sizes(field: str, t: int, extra_ns: list[int]) -> list[int]:
@@ -540,9 +546,9 @@ def complex_vs_real(
       ``lsq_max_abs_c_eps``.
 
     The least-squares rows use n = t/4, t/2, t and the largest n only.
-    ``quick`` keeps everything but trains for at most 300 steps.
+    ``quick`` trains for at most 300 steps and skips the least squares at n = t when a larger n
+    is in the cell.
     """
-    import jax
 
     for name in targets:
         if name not in TARGETS:
@@ -555,9 +561,7 @@ def complex_vs_real(
     if quick:
         steps = min(steps, 300)
     ns = model_sizes(field, t, extra_ns)
-    phis = {
-        name: make_target(name, t, target_seed=target_seed, omega=omega) for name in targets
-    }
+    phis = {name: make_target(name, t, target_seed=target_seed, omega=omega) for name in targets}
     rows: list[dict] = []
 
     def row(metric, value, target, n, method, poleset):
@@ -573,22 +577,33 @@ def complex_vs_real(
 
     # -- trained fits ---------------------------------------------------------------------
     make_model, impulse_fn, coef_fn, trainable = zoo_siso(field, bc_std=bc_std, dtype=dtype)
-    keys = jax.random.split(jax.random.PRNGKey(seed), n_inits)
+    keys = list(jax.random.split(jax.random.PRNGKey(seed), n_inits))
     jdtype = np.float32 if dtype == "float32" else np.float64
     lr_arr = np.asarray(lrs, jdtype)
-    for n in ns:
-        train = _jitted_trainer(impulse_fn, coef_fn, trainable, steps)
-        models = _batched_models(make_model, n, keys)
+    train = _jitted_trainer(impulse_fn, coef_fn, trainable, steps)
+    # Sizes n <= t share one compiled trainer: each is padded to t modes with B = C = 0, which
+    # are exactly inert (their gradients, and so their Adam updates, are identically zero).
+    small = [n for n in ns if n <= t]
+    groups = [(small, t)] + [([n], n) for n in ns if n > t]
+    for sizes, width in groups:
+        models = _stack_models(
+            [_pad_model(make_model(n, key), make_model(width, key)) for n in sizes for key in keys]
+        )
         for name, phi in phis.items():
             err, s_abs, m_abs = train(models, lr_arr, phi.astype(jdtype))
-            summary = summarise_fits(err, s_abs, m_abs, lrs)
-            for metric, value in summary.items():
-                rows.append(row(metric, value, name, n, "adam", "learned"))
+            err, s_abs, m_abs = (
+                np.asarray(x).reshape(len(sizes), n_inits, len(lrs)) for x in (err, s_abs, m_abs)
+            )
+            for g, n in enumerate(sizes):
+                summary = summarise_fits(err[g], s_abs[g], m_abs[g], lrs)
+                for metric, value in summary.items():
+                    rows.append(row(metric, value, name, n, "adam", "learned"))
 
-    # -- optimiser-free least squares -------------------------------------------------------
     # least squares at n = t/4, t/2, t and the largest n (an extended-precision eigen-decomposition
     # per (pole set, n >= t) dominates the cost)
     lsq_ns = [n for n in ns if n <= t] + [n for n in ns[-1:] if n > t]
+    if quick:  # one large decomposition per pole set: the largest n only
+        lsq_ns = [n for n in ns if n < t] + ns[-1:]
     if lsq and field == "real":
         for ps in pole_sets:
             for n in lsq_ns:
@@ -662,7 +677,6 @@ def _complex_error_at_budget(n: int, target, budget: float) -> float:
 
 @functools.lru_cache(maxsize=32)
 def _jitted_trainer(impulse_fn, coef_fn, trainable, steps: int):
-    import equinox as eqx
 
     return eqx.filter_jit(
         functools.partial(
@@ -671,11 +685,27 @@ def _jitted_trainer(impulse_fn, coef_fn, trainable, steps: int):
     )
 
 
-def _batched_models(make_model, n: int, keys):
-    import equinox as eqx
+def _pad_model(small, big):
+    """``small`` (n modes) padded to the structure of ``big`` (m >= n modes) with zeros.
 
-    # jit the batched constructor: eager vmap dispatches (and compiles) op by op
-    return eqx.filter_jit(eqx.filter_vmap(lambda k: make_model(n, k)))(keys)
+    Every array leaf of the diagonal SISO SSM has the mode axis first; the padded modes get
+    ``B = C = 0`` (so ``c = 0``), which keeps them out of the impulse response and gives them
+    zero gradients.
+    """
+    leaves, _ = jax.tree_util.tree_flatten(small)
+    big_leaves, treedef = jax.tree_util.tree_flatten(big)
+    padded = []
+    for a, b in zip(leaves, big_leaves):
+        if a.shape[1:] != b.shape[1:] or a.shape[0] > b.shape[0]:
+            raise ValueError(f"cannot pad a leaf of shape {a.shape} to {b.shape}")
+        pad = [(0, b.shape[0] - a.shape[0])] + [(0, 0)] * (a.ndim - 1)
+        padded.append(jnp.pad(a, pad))
+    return jax.tree_util.tree_unflatten(treedef, padded)
+
+
+def _stack_models(models):
+    """Stack equal-structure models along a new leading (batch) axis."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *models)
 
 
 def _siso_impulse(model, t: int):
@@ -688,8 +718,6 @@ def _siso_coef(model):
 
 def _siso_trainable(model):
     """Every inexact array except the fixed signs of the real field (the paper's angle in {0, pi})."""
-    import equinox as eqx
-    import jax
 
     spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
     if getattr(model, "sign", None) is not None:
@@ -704,10 +732,12 @@ def zoo_siso(field: str, *, bc_std: float, dtype: str):
     ``coef_fn`` gives ``c_j = B_j C_j`` and ``trainable`` the equinox filter of trained leaves.
     The model's arrays are cast to ``dtype`` (the trained fits run in that precision).
     """
-    import equinox as eqx
-    import jax
-    import jax.numpy as jnp
-    from ssmbench.models.diagonal import DiagonalSISO
+    return _siso_maker(field, bc_std, dtype), _siso_impulse, _siso_coef, _siso_trainable
+
+
+@functools.lru_cache(maxsize=16)
+def _siso_maker(field: str, bc_std: float, dtype: str):
+    """``make_model(n, key)`` for one (field, bc_std, dtype); cached so that jit caches hit."""
 
     jdtype = jnp.float32 if dtype == "float32" else jnp.float64
 
@@ -717,4 +747,4 @@ def zoo_siso(field: str, *, bc_std: float, dtype: str):
             lambda x: x.astype(jdtype) if eqx.is_inexact_array(x) else x, model
         )
 
-    return make_model, _siso_impulse, _siso_coef, _siso_trainable
+    return make_model
