@@ -343,3 +343,17 @@ def test_suite_block_parses():
     exp = [e for e in suite.experiments if e.name == "complex-vs-real"]
     assert len(exp) == 1
     assert len([c for c in suite.checks if c.experiment == "complex-vs-real"]) >= 4
+
+
+def test_oscillation_rate_bits():
+    # z = i: |i + sqrt(-2)| = 1 + sqrt 2 (the Chebyshev growth rate at i)
+    assert cp.oscillation_rate_bits(math.pi / 2) == pytest.approx(math.log2(1 + math.sqrt(2)))
+    # frequencies near 0 (smooth targets) are cheap for real poles, pi/2 is the worst case
+    rates = [cp.oscillation_rate_bits(w) for w in (0.05, 0.5, 1.0, math.pi / 2)]
+    assert all(a < b for a, b in zip(rates, rates[1:]))
+    # the delay bound's growth is in the same range (Markov: middle Chebyshev coefficient)
+    slope, _ = cp.fit_log2_slope(
+        np.array([16.0, 32.0, 64.0]),
+        np.array([cp.delay_exact_lower_bound(t) for t in (16, 32, 64)]),
+    )
+    assert 1.0 < slope < math.log2(1 + math.sqrt(2)) + 1e-9
