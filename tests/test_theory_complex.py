@@ -138,6 +138,20 @@ def test_lsq_precision_is_sufficient():
     np.testing.assert_allclose(a["sum_abs_c"], b["sum_abs_c"], rtol=1e-10)
 
 
+def test_precision_is_raised_for_clustered_poles():
+    """The timescale poles cluster near 0 and 1: the Gram matrix needs more digits than the
+    default estimate; the fit raises them, and 30 digits more change nothing."""
+    t = 36
+    phi = cp.make_target("delay", t)
+    poles = cp.real_pole_set("timescale", t)
+    fit = cp.RealLSQ(poles, phi)
+    assert fit.dps > cp.default_dps(t)
+    a = fit.for_eps(0.1)
+    b = cp.RealLSQ(poles, phi, dps=fit.dps + 30).for_eps(0.1)
+    np.testing.assert_allclose(a["mag_l2"], b["mag_l2"], rtol=1e-10)
+    np.testing.assert_allclose(fit.relative_error(a["coef"]), 0.1, rtol=1e-9)
+
+
 def test_error_at_budget_monotone_and_consistent():
     t = 16
     phi = cp.make_target("delay", t)

@@ -134,8 +134,34 @@ def default_dps(t: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+#: decimal digits kept between the smallest eigenvalue and the working precision
+_HEADROOM_DIGITS = 25
+
+
 @functools.lru_cache(maxsize=64)
 def _gram_eig(poles: tuple[float, ...], t: int, dps: int):
+    """Like :func:`_gram_eig_at`, raising the precision until the smallest eigenvalue of the
+    Gram matrix sits at least ``_HEADROOM_DIGITS`` digits above the working precision (pole
+    sets with clusters, e.g. ``timescale``, are much worse conditioned than the estimate of
+    :func:`default_dps`). Returns ``(mode, eigenvalues, eigenvectors, lam, dps_used)``.
+    """
+    import mpmath
+
+    while True:
+        mode, evals, evecs, lam = _gram_eig_at(poles, t, dps)
+        lo, hi = min(evals), max(evals)
+        if lo > 0:
+            digits = float(mpmath.log10(hi / lo))
+            if digits + _HEADROOM_DIGITS <= dps:
+                return mode, evals, evecs, lam, dps
+            dps = math.ceil(digits) + _HEADROOM_DIGITS + 5
+        else:
+            dps = 2 * dps
+        if dps > 2000:
+            raise RuntimeError(f"Gram matrix too ill-conditioned for {dps} digits (t={t})")
+
+
+def _gram_eig_at(poles: tuple[float, ...], t: int, dps: int):
     """Eigen-decomposition of the smaller Gram matrix of ``V[k, j] = poles[j] ** k`` in mpmath.
 
     Returns ``(mode, eigenvalues, eigenvectors, lam)``. ``mode == "left"`` (n >= t): the Gram
@@ -207,7 +233,7 @@ class RealLSQ:
         self.poles = poles
         self.target = target
         self._mp = mpmath
-        mode, evals, evecs, lam = _gram_eig(tuple(poles.tolist()), t, self.dps)
+        mode, evals, evecs, lam, self.dps = _gram_eig(tuple(poles.tolist()), t, self.dps)
         self._mode, self._lam = mode, lam
         with mpmath.workdps(self.dps):
             phi = [mpmath.mpf(float(x)) for x in target]
@@ -251,17 +277,17 @@ class RealLSQ:
 
     @staticmethod
     def _bisect(fn, value: float, increasing: bool) -> float:
-        """log-alpha bisection for fn(alpha) = value (fn monotone in alpha)."""
-        lo, hi = 1e-300, 1e12
+        """Bisection on log10(alpha) in [-300, 12] for fn(alpha) = value (fn monotone)."""
+        lo, hi = -300.0, 12.0
         for _ in range(200):
-            mid = math.sqrt(lo * hi)
-            if (fn(mid) < value) == increasing:
+            mid = 0.5 * (lo + hi)
+            if (fn(10.0**mid) < value) == increasing:
                 lo = mid
             else:
                 hi = mid
-            if hi / lo < 1 + 1e-13:
+            if hi - lo < 1e-14:
                 break
-        return math.sqrt(lo * hi)
+        return 10.0 ** (0.5 * (lo + hi))
 
     def min_error(self) -> float:
         """Smallest relative error reachable with these poles, at any coefficient size."""
