@@ -793,6 +793,10 @@ def oscillation_rate_bits(omega: float) -> float:
     return math.log2(max(abs(z + r), abs(z - r)))
 
 
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.3g}" if b > 0 else "inf (complex error 0 in float32)"
+
+
 def report_tables(table_csv: str) -> str:
     """Markdown tables for the claim page from a run's long-format ``table.csv``."""
     import pandas as pd
@@ -830,7 +834,7 @@ def report_tables(table_csv: str) -> str:
                 continue
             out.append(
                 f"| {tg} | {t} | {ce.min():.2e} | {cw.max():.2e} | {re_t.min():.3f} | "
-                f"{rb.min():.3f} | {rb.min() / ce.min():.3g} | {cs.max():.3g} | {rs.max():.3g} |"
+                f"{rb.min():.3f} | {_ratio(rb.min(), ce.min())} | {cs.max():.3g} | {rs.max():.3g} |"
             )
     out += [
         "",
