@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from theory import complex_param as cp
 
-pytest.importorskip("mpmath")
+# mpmath is required (extended-precision least squares): no importorskip, a missing dependency
+# must fail loudly rather than skip the whole area.
 
 
 # -------------------------------------------------------------------------------- targets
