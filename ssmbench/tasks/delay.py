@@ -92,4 +92,5 @@ def delay_learning(
         "ratio": mse / zero,
         "steps": float(done),
         "seconds": seconds,
+        "cpu_seconds": cpu,
     }
