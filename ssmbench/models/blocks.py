@@ -13,6 +13,7 @@ d_model)`` and a decoder ``Linear(d_model, d_out)`` surround the stack. Heads:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -36,6 +37,11 @@ def _s4d_real(d_model, **kw):
 
 
 def _lcde(d_model, *, key, **kw):
+    # Inside a deep stack the control is a LayerNorm'd feature path with O(1) increments per
+    # step in d_model channels: a dense CDE grows like exp(variation) there, so the stack uses
+    # the diagonal (Mamba-like) variant with A_i scaled by 1/sqrt(#gates) unless told otherwise.
+    kw.setdefault("structure", "diagonal")
+    kw.setdefault("a_std", 1 / math.sqrt(d_model + 1))
     return LinearCDE(d_model, kw.pop("hidden", 64), d_model, key=key, **kw)
 
 
