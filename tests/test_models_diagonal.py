@@ -28,7 +28,6 @@ def loop_diag(Abar, Bbar, C, u, two_re):
     [
         ("complex", "lin", "zoh"),
         ("complex", "inv", "bilinear"),
-        ("complex", "real", "zoh"),
         ("real", "real", "zoh"),
         ("real", "real", "bilinear"),
     ],

@@ -40,7 +40,7 @@ def _rand(rng, shape, cplx):
     return x
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     T=st.sampled_from([1, 2, 7, 16, 33]),
     tail=st.sampled_from([(), (3,), (2, 3)]),
@@ -132,7 +132,7 @@ def loop_selective_scan(u, delta, A, B, C, D, z, delta_bias, softplus, selB, sel
     return ys, x
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(
     cplx=st.booleans(),
     selB=st.booleans(),
@@ -245,14 +245,3 @@ def test_selective_scan_sequential_does_not_materialise_LDN():
         .as_text()
     )
     assert f"{L}x{d}x{n}" in hlo_assoc  # the check can fail: the parallel path does materialise
-
-
-def test_long_sequence_finite_float32():
-    L = 16384
-    rng = np.random.default_rng(0)
-    u = jnp.asarray(rng.normal(size=(L, 4)), jnp.float32)
-    A = -jnp.exp(jnp.asarray(rng.normal(size=(4, 8)), jnp.float32))
-    B = jnp.asarray(rng.normal(size=(L, 8)), jnp.float32)
-    for m in ("sequential", "chunked"):
-        y = jax.jit(lambda u, B, m=m: selective_scan(u, u, A, B, B, method=m))(u, B)
-        assert y.dtype == jnp.float32 and bool(jnp.isfinite(y).all())
