@@ -36,7 +36,7 @@ def test_smoke_suite_quick(tmp_path, capsys):
     assert code == 0
     summary = (out / "summary.md").read_text()
     n_verdicts = sum(summary.count(f"**{s}**") for s in ("CONFIRMED", "REFUTED", "INCONCLUSIVE"))
-    assert n_verdicts == 4
+    assert n_verdicts == 5
     t = pd.read_csv(out / "table.csv")
     assert (t["status"] == "ok").all()
     assert len(list(out.glob("*.png"))) == 2
