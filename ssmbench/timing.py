@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,15 @@ from typing import Any
 
 import jax
 
-__all__ = ["Timing", "time_fn", "time_many", "compile_fn", "fit_loglog"]
+__all__ = [
+    "Compiled",
+    "Timing",
+    "compile_fn",
+    "fit_loglog",
+    "time_compiled",
+    "time_fn",
+    "time_many",
+]
 
 #: The clock used for every measurement (a module attribute so tests can substitute a fake one).
 _clock: Callable[[], float] = time.perf_counter
@@ -98,29 +107,36 @@ def _run(call: Callable[..., Any], args: tuple) -> float:
     return _clock() - t
 
 
-def time_many(
-    cases: Mapping[str, tuple[Callable[..., Any], tuple]],
+def time_compiled(
+    progs: Mapping[str, tuple[Compiled, tuple]],
     *,
     repeats: int = 5,
     warmup: int = 1,
+    min_time_s: float = 0.0,
+    max_repeats: int = 100,
 ) -> dict[str, Timing]:
-    """Time several ``name -> (fn, args)`` candidates, interleaved (see the module docstring).
+    """Time already compiled ``name -> (program, args)`` candidates, interleaved.
 
-    Every candidate is compiled (timed separately) and called ``warmup`` times before any timed
-    call; then ``repeats`` rounds each call every candidate once. Returns one :class:`Timing`
-    per name with the median and minimum of its ``repeats`` timed calls.
+    Each candidate is called ``warmup`` times (at least once) before any timed call. A candidate
+    gets ``repeats`` timed calls, or more for fast programs: enough for about ``min_time_s`` of
+    timed calls (judged from its last warm-up call), at most ``max_repeats``. The timed calls
+    run in rounds; every round calls each candidate that still needs calls once, and each call
+    ends in ``jax.block_until_ready``. Returns one :class:`Timing` per name.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    warmup = max(warmup, 1)  # the first call (which may still finish compiling) is never timed
-    progs = {name: (compile_fn(fn, *args), args) for name, (fn, args) in cases.items()}
-    for prog, args in progs.values():
+    warmup = max(warmup, 1)  # the first call is never timed
+    want: dict[str, int] = {}
+    for name, (prog, args) in progs.items():
         for _ in range(warmup):
-            jax.block_until_ready(prog.call(*args))
+            w = _run(prog.call, args)
+        extra = math.ceil(min_time_s / w) if min_time_s > 0 and w > 0 else 0
+        want[name] = max(repeats, min(extra, max_repeats))
     times: dict[str, list[float]] = {name: [] for name in progs}
-    for _ in range(repeats):
+    while any(len(times[n]) < want[n] for n in progs):
         for name, (prog, args) in progs.items():
-            times[name].append(_run(prog.call, args))
+            if len(times[name]) < want[name]:
+                times[name].append(_run(prog.call, args))
     peak = _device_peak()
     return {
         name: Timing(
@@ -134,6 +150,22 @@ def time_many(
         )
         for name, (prog, _) in progs.items()
     }
+
+
+def time_many(
+    cases: Mapping[str, tuple[Callable[..., Any], tuple]],
+    *,
+    repeats: int = 5,
+    warmup: int = 1,
+    min_time_s: float = 0.0,
+) -> dict[str, Timing]:
+    """Compile and time several ``name -> (fn, args)`` candidates, interleaved.
+
+    Every candidate is compiled first (each compile timed on its own), then handed to
+    :func:`time_compiled`: warm-up calls, then ``repeats`` rounds that call every candidate once.
+    """
+    progs = {name: (compile_fn(fn, *args), args) for name, (fn, args) in cases.items()}
+    return time_compiled(progs, repeats=repeats, warmup=warmup, min_time_s=min_time_s)
 
 
 def time_fn(fn: Callable[..., Any], *args: Any, repeats: int = 5, warmup: int = 1) -> Timing:
