@@ -245,6 +245,13 @@ def _build_lru(key, *, L, d, n, batch, method):
     return _model_workload(LRU(d, n, method=method, key=km), kx, L=L, batch=batch)
 
 
+def _build_mamba(key, *, L, d, n, batch, method):
+    from .models.mamba import Mamba
+
+    km, kx = jax.random.split(key)
+    return _model_workload(Mamba(d, n, method=method, key=km), kx, L=L, batch=batch)
+
+
 WORKLOADS: dict[str, WorkloadSpec] = {
     "selective_scan": WorkloadSpec(
         ("auto", "sequential", "associative", "chunked", "remat"),
@@ -265,6 +272,11 @@ WORKLOADS: dict[str, WorkloadSpec] = {
         ("auto", "sequential", "associative", "chunked"),
         _build_lru,
         "LRU layer (complex diagonal recurrence, d_state = n)",
+    ),
+    "mamba": WorkloadSpec(
+        ("auto", "sequential", "associative", "chunked"),
+        _build_mamba,
+        "full Mamba block (expand 2, conv 4, selective scan with d_inner = 2 d_model)",
     ),
 }
 
