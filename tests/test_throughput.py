@@ -125,8 +125,9 @@ def test_repeats_must_be_positive():
 
 def _rows(times):
     return [
-        {"metric": "time_s", "value": t, "L": L, "method": m, "pass": p}
+        {"metric": metric, "value": t * f, "L": L, "method": m, "pass": p}
         for (p, m, L), t in times.items()
+        for metric, f in (("time_s", 1.0), ("time_min_s", 2.0 if m == "auto" else 1.0))
     ]
 
 
@@ -143,6 +144,7 @@ def test_summarise_speedups_best_and_exponent():
     assert get[("speedup_auto", "fwd", "associative", 4096)] == pytest.approx(5.0)
     assert get[("speedup_auto", "fwd", "remat", 4096)] == pytest.approx(0.5)
     assert get[("auto_vs_best", "fwd", "sequential", 1024)] == pytest.approx(0.9)
+    assert get[("auto_vs_best_min", "fwd", "sequential", 1024)] == pytest.approx(0.45)
     assert "remat" not in SCAN_METHODS
     assert get[("bwd_over_fwd", "fwdbwd", "auto", 4096)] == pytest.approx(3 * 4096**0.5)
     assert get[("exponent", "fwd", "associative", None)] == pytest.approx(1.0)
@@ -283,6 +285,7 @@ def test_suite_file_parses_and_checks_use_produced_metrics():
         "xla_temp_bytes",
         "speedup_auto",
         "auto_vs_best",
+        "auto_vs_best_min",
         "bwd_over_fwd",
         "exponent",
     }
