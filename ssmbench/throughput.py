@@ -217,10 +217,10 @@ def _build_recurrence(key, *, L, d, n, batch, method):
     return Workload(jax.vmap(one), (a, b), (0, 1))
 
 
-def _model_workload(model: eqx.Module, key, *, L, batch) -> Workload:
+def _model_workload(model: eqx.Module, key, *, L, batch, d=None) -> Workload:
     """An Equinox layer (unbatched ``(L, d) -> (L, d)``) as a workload differentiated by its params."""
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    x = jax.random.normal(key, (batch, L, model.d_model), jnp.float32)
+    x = jax.random.normal(key, (batch, L, d or model.d_model), jnp.float32)
 
     def fn(params, x):
         return jax.vmap(eqx.combine(params, static))(x)
@@ -254,6 +254,36 @@ def _build_mamba(key, *, L, d, n, batch, method):
     return _model_workload(Mamba(d, n, method=method, key=km), kx, L=L, batch=batch)
 
 
+def _build_s4(key, *, L, d, n, batch, method):
+    from .models.s4 import S4
+
+    km, kx = jax.random.split(key)
+    if method == "auto":
+        model = S4(d, n, key=km)  # the default mode (convolution)
+    else:
+        model = S4(d, n, mode=method, key=km)
+    return _model_workload(model, kx, L=L, batch=batch)
+
+
+def _build_ssm2d(key, *, L, d, n, batch, method):
+    from .models.ssm2d import SSM2D
+
+    km, kx = jax.random.split(key)
+    if method == "auto":
+        model = SSM2D(d, n, key=km)  # the default mode (closed-form 2D kernel)
+    else:
+        model = SSM2D(d, n, mode=method, key=km)
+    return _model_workload(model, kx, L=L, batch=batch)
+
+
+def _build_lcde(key, *, L, d, n, batch, method):
+    from .models.lcde import LinearCDE
+
+    km, kx = jax.random.split(key)
+    model = LinearCDE(d, n, structure="diagonal", method=method, key=km)
+    return _model_workload(model, kx, L=L, batch=batch, d=d)
+
+
 WORKLOADS: dict[str, WorkloadSpec] = {
     "selective_scan": WorkloadSpec(
         ("auto", "sequential", "associative", "chunked", "remat"),
@@ -279,6 +309,21 @@ WORKLOADS: dict[str, WorkloadSpec] = {
         ("auto", "sequential", "associative", "chunked"),
         _build_mamba,
         "full Mamba block (expand 2, conv 4, selective scan with d_inner = 2 d_model)",
+    ),
+    "s4": WorkloadSpec(
+        ("auto", "conv", "recurrent"),
+        _build_s4,
+        "S4 layer (DPLR HiPPO-LegS, bilinear): Cauchy-kernel convolution vs recurrence",
+    ),
+    "ssm2d": WorkloadSpec(
+        ("auto", "conv", "recurrent"),
+        _build_ssm2d,
+        "2D SSM (time x variates, V = d_model, 2 heads): closed-form 2D kernel vs Roesser scan",
+    ),
+    "lcde": WorkloadSpec(
+        ("auto", "sequential", "associative", "chunked"),
+        _build_lcde,
+        "Linear CDE (diagonal A_i, exact solver, hidden = n) over a d_model-channel path",
     ),
 }
 
@@ -454,3 +499,87 @@ def throughput(
                 rows += _timing_rows(t, tokens, **{"L": L, "method": m, "pass": p})
             del progs
     return rows + summarise(rows, fit_from=fit_from)
+
+
+# --------------------------------------------------------------------------------------------
+# The measured choice behind method="auto"
+# --------------------------------------------------------------------------------------------
+
+CHOICE_FILE = "scan_choice.json"
+_SCAN_PRIMITIVES = ("selective_scan", "linear_recurrence")
+_EXPLICIT = ("sequential", "associative", "chunked")
+
+
+def choose_auto(table: Any, *, min_L: int = 1024) -> dict[str, Any]:
+    """The scan method ``auto`` should pick, from a throughput run's long table.
+
+    Over every measured (experiment, width, state size, L >= ``min_L``, pass) of the bare scan
+    workloads (``selective_scan``, ``linear_recurrence``), each explicit method's time is divided
+    by the best explicit time of that group; the method with the smallest geometric-mean ratio
+    wins. Returns ``{"method", "score" (geometric-mean ratio per method), "worst" (largest ratio
+    of the winner), "groups"}``.
+    """
+    import numpy as np
+
+    df = table[
+        (table["metric"] == "time_s")
+        & (table["status"] == "ok")
+        & table["model"].isin(_SCAN_PRIMITIVES)
+        & table["method"].isin(_EXPLICIT)
+        & (table["L"] >= min_L)
+    ]
+    if df.empty:
+        raise ValueError("no time_s rows of the scan workloads at L >= min_L in this table")
+    keys = [k for k in ("experiment", "d_model", "n", "L", "pass") if k in df.columns]
+    ratios: dict[str, list[float]] = {m: [] for m in _EXPLICIT}
+    groups = 0
+    for _, g in df.groupby(keys):
+        t = g.groupby("method")["value"].median()
+        if len(t) < 2:
+            continue
+        groups += 1
+        for m, v in t.items():
+            ratios[m].append(float(v / t.min()))
+    full = [m for m in _EXPLICIT if len(ratios[m]) == groups and groups]
+    if not full:
+        raise ValueError("no explicit method was measured in every comparison group")
+    score = {m: float(np.exp(np.mean(np.log(ratios[m])))) for m in full}
+    best = min(score, key=score.__getitem__)
+    return {"method": best, "score": score, "worst": max(ratios[best]), "groups": groups}
+
+
+def write_choice(run_dir: str, out: str | None = None) -> dict[str, Any]:
+    """Update the backend's entry of ``ssmbench/scan_choice.json`` from a committed run dir."""
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    run = Path(run_dir)
+    env = json.loads((run / "env.json").read_text())
+    backend = str(env.get("backend") or str(env.get("device", "cpu")).split(":")[0]).lower()
+    choice = choose_auto(pd.read_csv(run / "table.csv"))
+    path = Path(out) if out else Path(__file__).with_name(CHOICE_FILE)
+    data = json.loads(path.read_text()) if path.exists() else {"backends": {}}
+    data["backends"][backend] = {
+        "method": choice["method"],
+        "measured": True,
+        "source": str(run),
+        "git_commit": env.get("git_commit"),
+        "device": env.get("device"),
+        "cpu": env.get("cpu"),
+        "date": env.get("date"),
+        "geomean_time_vs_best": {k: round(v, 3) for k, v in choice["score"].items()},
+        "worst_time_vs_best": round(choice["worst"], 3),
+        "comparisons": choice["groups"],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return data["backends"][backend]
+
+
+if __name__ == "__main__":  # python -m ssmbench.throughput choose RUN_DIR [OUT]
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "choose":
+        sys.exit("usage: python -m ssmbench.throughput choose RUN_DIR [OUT_JSON]")
+    print(write_choice(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None))
