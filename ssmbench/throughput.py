@@ -198,7 +198,9 @@ def _build_selective(key, *, L, d, n, batch, method):
     else:
 
         def one(u, delta, A, B, C, D, z, bias):
-            return selective_scan(u, delta, A, B, C, D, z, bias, method=method)
+            return selective_scan(
+                u, delta, A, B, C, D, z, bias, method=method, selective_B=True, selective_C=True
+            )
 
     fn = jax.vmap(one, in_axes=(0, 0, None, 0, 0, None, 0, None))
     return Workload(fn, (u, delta, A, B, C, D, z, delta_bias), (0, 1, 2, 3, 4, 5, 6, 7))
