@@ -19,6 +19,8 @@ materialises only one chunk of it.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
 import jax
@@ -27,12 +29,17 @@ from jaxtyping import Array, Float, Inexact
 
 Method = Literal["auto", "sequential", "associative", "chunked"]
 
-#: Method used by ``method="auto"`` per ``jax.default_backend()``.
-#: CPU: measured here (2 cores, jax 0.10; selective scan L=4096, D=256, N=16, float32):
-#: lax.scan 28 ms, associative 176 ms, chunked-64 205 ms, so CPU uses the sequential scan.
-#: GPU/TPU: the parallel scan is expected to win (log-depth); the throughput suite measures it
-#: and this table is the one place to change if the measurement says otherwise.
-AUTO_METHOD: dict[str, str] = {"cpu": "sequential", "gpu": "associative", "tpu": "associative"}
+
+def _auto_table() -> dict[str, str]:
+    """``{backend: method}`` for ``method="auto"``, read from ``scan_choice.json`` beside this
+    module. That file is written from a throughput run (``python -m ssmbench.throughput choose
+    RUN_DIR``) and records the measurement behind each entry; unmeasured backends say so."""
+    data = json.loads(Path(__file__).with_name("scan_choice.json").read_text())
+    return {backend: entry["method"] for backend, entry in data["backends"].items()}
+
+
+#: Method used by ``method="auto"`` per ``jax.default_backend()`` (see ``scan_choice.json``).
+AUTO_METHOD: dict[str, str] = _auto_table()
 
 DEFAULT_CHUNK = 64
 
