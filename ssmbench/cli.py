@@ -73,14 +73,15 @@ def _load_run(run_dir: Path):
 
     if not (run_dir / "records.jsonl").exists():
         raise SuiteError(f"{run_dir}: not a run directory (no records.jsonl)")
-    return records_to_table(read_records(run_dir / "records.jsonl"))
+    recs = read_records(run_dir / "records.jsonl")
+    return records_to_table(recs), recs
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .results import write_plots
 
     run_dir = Path(args.run_dir)
-    table = _load_run(run_dir)
+    table, _ = _load_run(run_dir)
     suite_file = run_dir / "suite.toml"
     if suite_file.exists():
         try:
@@ -102,12 +103,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .results import _META_COLS, markdown_table
 
-    a, b = _load_run(Path(args.run_a)), _load_run(Path(args.run_b))
-    a, b = a[a["status"] == "ok"], b[b["status"] == "ok"]
-    keys = sorted(
-        {c for c in a.columns if c not in _META_COLS}
-        | {c for c in b.columns if c not in _META_COLS}
-    )
+    (a, ra), (b, rb) = _load_run(Path(args.run_a)), _load_run(Path(args.run_b))
+    a, b = a[a["status"] == "ok"].copy(), b[b["status"] == "ok"].copy()
+    # Cells are matched on experiment, grid point and extra result columns; fixed params that
+    # differ between the runs are reported, not used as keys.
+    point_keys = {k for r in ra + rb for k in r["point"]}
+    param_keys = {k for r in ra + rb for k in r["params"]} - point_keys
+    cols = {c for df in (a, b) for c in df.columns if c not in _META_COLS}
+    keys = sorted(cols - param_keys)
+    for k in sorted(param_keys):
+        va = sorted(map(str, a[k].dropna().unique())) if k in a.columns else []
+        vb = sorted(map(str, b[k].dropna().unique())) if k in b.columns else []
+        if va != vb:
+            print(f"note: fixed parameter '{k}' differs: A {va} vs B {vb}")
     for df in (a, b):
         for k in keys:
             if k not in df.columns:

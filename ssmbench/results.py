@@ -250,7 +250,9 @@ def pivot_experiment(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
 
     g = df.groupby([*keys, "metric"], dropna=False, sort=False)["value"].agg(cell)
     if keys:
-        wide = g.unstack("metric").reset_index()
+        wide = g.unstack("metric")
+        wide.columns = [f"{c} (metric)" if c in keys else c for c in wide.columns]
+        wide = wide.reset_index()
     else:
         wide = g.to_frame().T.reset_index(drop=True)
     wide.columns = [str(c) for c in wide.columns]

@@ -1,7 +1,8 @@
 """Experiments of the smoke suite (``suites/smoke.toml``): small, real, and able to fail.
 
-- :func:`fit_impulse_response` trains a single-input single-output diagonal SSM with optax to
-  match a short impulse response (delay or oscillation), real or complex field.
+- :func:`fit_impulse_response` trains the zoo's single-input single-output diagonal SSM
+  (:class:`ssmbench.models.diagonal.DiagonalSISO`) with optax to match a short impulse response
+  (delay or oscillation), real or complex field.
 - :func:`scan_throughput` times a diagonal linear recurrence (compile separately, median of
   repeats after warm-up) over sequence lengths, for a scaling-exponent check.
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .models.diagonal import DiagonalSISO
 from .timing import time_fn
 
 __all__ = ["impulse_target", "fit_impulse_response", "scan_throughput"]
@@ -30,32 +33,6 @@ def impulse_target(kind: str, t: int) -> np.ndarray:
     else:
         raise ValueError(f"unknown target {kind!r}; expected 'delay' or 'oscillation'")
     return y / np.linalg.norm(y)
-
-
-# TEMPORARY: a minimal SISO diagonal SSM until the model zoo (issue 3) lands; then this module
-# uses ssmbench.models.diagonal instead.
-def _init_siso(key: jax.Array, n: int, field: str, bc_std: float) -> dict:
-    k1, k2, k3, k4 = jax.random.split(key, 4)
-    p = {
-        "nu": jnp.log(-jnp.log(jax.random.uniform(k1, (n,), jnp.float32, 0.5, 0.99))),
-        "b": bc_std * jax.random.normal(k2, (n,), jnp.float32),
-        "c": bc_std * jax.random.normal(k3, (n,), jnp.float32),
-    }
-    if field == "complex":
-        p["theta"] = jax.random.uniform(k4, (n,), jnp.float32, 0.0, 2 * jnp.pi)
-    return p
-
-
-def _impulse(params: dict, field: str, t: int) -> jax.Array:
-    k = jnp.arange(t, dtype=jnp.float32)[:, None]
-    r = jnp.exp(-jnp.exp(params["nu"]))
-    cb = params["b"] * params["c"]
-    if field == "complex":
-        lam_k = r**k * jnp.exp(1j * params["theta"] * k)
-        return 2 * jnp.real(lam_k @ cb.astype(lam_k.dtype))
-    n = r.shape[0]
-    sign = jnp.where(jnp.arange(n) % 2 == 0, 1.0, -1.0)
-    return ((sign * r) ** k) @ cb
 
 
 def fit_impulse_response(
@@ -76,10 +53,11 @@ def fit_impulse_response(
     if quick:
         steps = max(steps // 3, 50)
     y = jnp.asarray(impulse_target(target, t), jnp.float32)
-    params = _init_siso(jax.random.PRNGKey(seed), n, field, bc_std=0.1)
+    model = DiagonalSISO(n, field=field, bc_std=0.1, key=jax.random.PRNGKey(seed))
+    params, static = eqx.partition(model, eqx.is_inexact_array)
 
     def loss_fn(p):
-        return jnp.sum((_impulse(p, field, t) - y) ** 2)
+        return jnp.sum((eqx.combine(p, static).impulse_response(t) - y) ** 2)
 
     sched = optax.cosine_decay_schedule(lr, steps)
     opt = optax.adam(sched)
@@ -108,12 +86,7 @@ def scan_throughput(
 ) -> dict[str, float]:
     """Time ``h_t = a_t h_{t-1} + b_t`` over (L, d) float32 inputs with the given scan method."""
 
-    def linear_recurrence(a, b, method):  # TEMPORARY until ssmbench.scan lands (issue 3)
-        def f(h, ab):
-            h = ab[0] * h + ab[1]
-            return h, h
-
-        return jax.lax.scan(f, jnp.zeros_like(b[0]), (a, b))[1]
+    from .scan import linear_recurrence
 
     if quick:
         repeats = max(3, repeats // 2)

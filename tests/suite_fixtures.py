@@ -1,0 +1,63 @@
+"""Tiny experiment functions used by the runner tests (no JAX, so they are fast)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+
+def power_law(
+    *, seed: int, quick: bool = False, width: int = 8, exponent: float = 1.0, noise: float = 0.0
+) -> dict[str, float]:
+    """metric y = width**exponent (times seeded noise), plus a constant metric."""
+    rng = np.random.default_rng(seed)
+    y = width**exponent * (1.0 + noise * rng.standard_normal())
+    return {"y": float(y), "const": 3.0 if not quick else 1.0}
+
+
+def flaky(
+    *, seed: int, mode: Literal["ok", "nan", "inf", "raise"] = "ok", x: float = 1.0
+) -> dict[str, float]:
+    """Returns finite numbers, NaN, inf, or raises, by mode."""
+    if mode == "raise":
+        raise RuntimeError(f"boom at x={x}")
+    v = {"ok": x, "nan": math.nan, "inf": math.inf}[mode]
+    return {"v": v, "other": 1.0}
+
+
+def per_layer(*, seed: int, layers: int = 3) -> list[dict]:
+    """Rows with an extra column (layer)."""
+    return [{"metric": "rms", "value": float(i + 1 + seed), "layer": i} for i in range(layers)]
+
+
+def sleepy(*, seed: int, k: int = 0, delay: float = 0.2, log: str = "") -> dict[str, float]:
+    """Sleeps, and appends a line to `log` each time it is called (to prove cells are not rerun)."""
+    if log:
+        with open(log, "a") as f:
+            f.write(f"{k} {seed} {os.getpid()}\n")
+    time.sleep(delay)
+    return {"k": float(k), "seed": float(seed)}
+
+
+def needs_width(*, seed: int, width: int) -> dict[str, float]:
+    """A required parameter with no default."""
+    return {"w": float(width)}
+
+
+def jax_tiny(*, seed: int, n: int = 16) -> dict[str, float]:
+    """A small seeded JAX computation (for determinism)."""
+    import jax
+    import jax.numpy as jnp
+
+    x = jax.random.normal(jax.random.PRNGKey(seed), (n, n), jnp.float32)
+    return {"norm": float(jnp.linalg.norm(x @ x.T)), "trace": float(jnp.trace(x))}
+
+
+def touch(*, seed: int, path: str = "") -> dict[str, float]:
+    Path(path).write_text("x")
+    return {"ok": 1.0}
