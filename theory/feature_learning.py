@@ -37,6 +37,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int
 
+from ssmbench.scan import linear_recurrence
+
 __all__ = [
     "TENSORS",
     "Scaling",
@@ -222,20 +224,6 @@ def lr_multiplier(
 # The network
 
 
-def _linear_recurrence(a: Float[Array, "L ..."], b: Float[Array, "L ..."]) -> Float[Array, "L ..."]:
-    """h_t = a_t * h_{t-1} + b_t with h_{-1} = 0 (elementwise), sequentially over t.
-
-    A sequential ``lax.scan`` compiles in a fraction of the time of an associative scan, and the
-    coordinate check compiles one program per width, so compile time dominates on CPU.
-    """
-
-    def step(h, ab):
-        h = ab[0] * h + ab[1]
-        return h, h
-
-    return jax.lax.scan(step, jnp.zeros_like(b[0]), (a, b))[1]
-
-
 def _rmsnorm(z: Float[Array, "L d"]) -> Float[Array, "L d"]:
     return z * jax.lax.rsqrt(jnp.mean(z * z, axis=-1, keepdims=True) + 1e-6)
 
@@ -281,7 +269,9 @@ class SSMLayer(eqx.Module):
         a_bar = jnp.where(euler, 1.0 + dA, jnp.exp(dA))
         b_coef = jnp.where(euler, delta[:, :, None], jnp.expm1(dA) / A[None])
         b_bar = b_coef * B[:, None, :] * u[:, :, None]  # (L, d, n)
-        h = _linear_recurrence(a_bar, b_bar)
+        # sequential: compiles in a fraction of the associative scan's time, and the coordinate
+        # check compiles one program per width, so compile time dominates on CPU
+        h = linear_recurrence(a_bar, b_bar, method="sequential")
         y_ssm = jnp.einsum("ldn,ln->ld", h, C)
         y = y_ssm + self.D * u
         out = (y * jax.nn.silu(gate)) @ self.out_proj.T
@@ -587,9 +577,17 @@ def lr_transfer(
 # The suite experiment
 
 
-def _sweeps(nu_widths, nx_values, nx_sweep, nx_sweep_nu):
-    """(sweep name, axis, [(n_u, n_x), ...]) for the N_u sweeps and the N_x sweep."""
-    out = [(f"n_u@n_x={n_x}", "n_u", [(w, n_x) for w in nu_widths]) for n_x in nx_values]
+def _sweeps(nu_widths, nx_values, nx_sweep, nx_sweep_nu, nu_max_at_large_nx):
+    """(sweep name, axis, [(n_u, n_x), ...]) for the N_u sweeps and the N_x sweep. N_u sweeps at
+    N_x > 16 stop at ``nu_max_at_large_nx`` (cost)."""
+    out = [
+        (
+            f"n_u@n_x={n_x}",
+            "n_u",
+            [(w, n_x) for w in nu_widths if n_x <= 16 or w <= nu_max_at_large_nx],
+        )
+        for n_x in nx_values
+    ]
     if nx_sweep:
         out.append((f"n_x@n_u={nx_sweep_nu}", "n_x", [(nx_sweep_nu, n) for n in nx_sweep]))
     return out
@@ -607,10 +605,12 @@ def feature_learning(
     transfer_for: list[str] = ["sp", "mup_ssm"],  # noqa: B006
     nu_widths: list[int] = [64, 128, 256, 512, 1024],  # noqa: B006 (never mutated; the runner passes lists)
     nx_values: list[int] = [16, 64],  # noqa: B006 (never mutated; the runner passes lists)
-    nx_sweep: list[int] = [4, 16, 64, 256],  # noqa: B006 (never mutated; the runner passes lists)
+    nu_max_at_large_nx: int = 1024,
+    nx_sweep: list[int] = [4, 16, 64, 128],  # noqa: B006 (never mutated; the runner passes lists)
     nx_sweep_nu: int = 128,
     optimizers: list[str] = ["adam", "sgd"],  # noqa: B006 (never mutated; the runner passes lists)
     discretisations: list[str] = ["zoh", "euler"],  # noqa: B006 (never mutated; the runner passes lists)
+    sgd_discretisations: list[str] = ["zoh", "euler"],  # noqa: B006
     eta_adam: float = 1e-2,
     eta_sgd: float = 0.5,
     coord_steps: int = 3,
@@ -637,8 +637,9 @@ def feature_learning(
     the optimal LR at the smallest and the largest width (signed, positive = larger LR).
     """
     if quick:
-        nu_widths, nx_values, nx_sweep = nu_widths[:3], nx_values[:1], []
-        transfer_widths, transfer_steps = transfer_widths[:2], min(transfer_steps, 60)
+        # compile time dominates on CPU (one program per width): 3 widths, no N_x sweep, and no
+        # LR transfer (its checks are INCONCLUSIVE under --quick)
+        nu_widths, nx_values, nx_sweep, parts = nu_widths[:3], nx_values[:1], [], ["coord"]
     rng = np.random.default_rng(seed)
     trans = markov_chain(vocab, rng)
     key = jax.random.PRNGKey(seed)
@@ -650,10 +651,12 @@ def feature_learning(
         base = dict(parameterisation=parameterisation, part="coord")
         data = markov_batches(trans, coord_steps, batch, length, rng)
         probe = markov_batches(trans, 1, 4, length, rng)[0]
-        for sweep, axis, shapes in _sweeps(nu_widths, nx_values, nx_sweep, nx_sweep_nu):
+        sweeps = _sweeps(nu_widths, nx_values, nx_sweep, nx_sweep_nu, nu_max_at_large_nx)
+        for sweep, axis, shapes in sweeps:
             for optimizer in optimizers:
                 eta = eta_adam if optimizer == "adam" else eta_sgd
-                for disc in discretisations:
+                discs = sgd_discretisations if optimizer == "sgd" else discretisations
+                for disc in discs:
                     cols = dict(base, optimizer=optimizer, discretisation=disc, sweep=sweep)
                     table: dict[tuple, dict[int, float]] = {}
                     for n_u, n_x in shapes:
