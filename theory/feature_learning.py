@@ -770,7 +770,7 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
     quantities = list(QUANTITIES + DIAGNOSTICS)
     for (opt, disc, sweep), g in coord.groupby(["optimizer", "discretisation", "sweep"]):
         axis = "n_u" if sweep.startswith("n_u") else "n_x"
-        for layer in sorted(g["layer"].dropna().unique()):
+        for layer in sorted(g["layer"].dropna().unique())[-1:]:  # the last layer
             fig, axes = plt.subplots(
                 len(params), len(quantities), figsize=(3.0 * len(quantities), 2.6 * len(params)),
                 squeeze=False,
@@ -782,7 +782,13 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
                     sel = gl[(gl["parameterisation"] == p) & (gl["metric"] == f"rms_{q}")]
                     for step, gs in sel.groupby("step"):
                         s = gs.groupby(axis)["value"].mean().sort_index()
-                        ax.plot(s.index, s.values, marker="o", label=f"step {int(step)}")
+                        ax.plot(
+                            s.index,
+                            s.values,
+                            marker="o",
+                            color=f"C{int(step)}",
+                            label=f"step {int(step)}",
+                        )
                     ax.set_xscale("log", base=2)
                     ax.set_yscale("log")
                     ax.set_title(f"{p}: {q}", fontsize=9)
