@@ -1,0 +1,231 @@
+"""Tests of theory/feature_learning.py: parameterisation tables, slopes, per-tensor LRs, the layer.
+
+All tiny widths; the width scaling itself is judged by the suite (suites/theory.toml)."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from theory import feature_learning as fl
+
+
+@pytest.mark.parametrize("param", sorted(fl.PARAMETERISATIONS))
+def test_tables_cover_every_tensor(param):
+    assert set(fl.PARAMETERISATIONS[param]) == set(fl.TENSORS)
+
+
+@pytest.mark.parametrize(
+    ("param", "tensor", "n_u", "n_x", "expected"),
+    [
+        # SP: fan-in 1/sqrt(N_u) at every width, N(0,1) embedding
+        ("sp", "W_B", 256, 64, 1 / 16),
+        ("sp", "W_C", 1024, 16, 1 / 32),
+        ("sp", "embedding", 1024, 64, 1.0),
+        ("sp", "readout", 256, 16, 1 / 16),
+        # heuristic muP: hidden fan-in, readout 1/N_u (= 1/8 at base 64)
+        ("mup", "W_C", 256, 64, 1 / 16),
+        ("mup", "readout", 256, 16, (1 / 8) * (64 / 256)),
+        # muP-SSM v2: W_B fan-in; W_C fan-in times (16/N_x)
+        ("mup_ssm", "W_B", 256, 64, 1 / 16),
+        ("mup_ssm", "W_C", 256, 64, (1 / 16) * (16 / 64)),
+        # v1: W_B output-like 1/N_u
+        ("mup_ssm_v1", "W_B", 256, 16, (1 / 8) * (64 / 256)),
+        ("mup_ssm_v1", "W_C", 256, 32, (1 / 8) * (64 / 256) * (16 / 32)),
+    ],
+)
+def test_init_std_values(param, tensor, n_u, n_x, expected):
+    assert fl.init_std(param, tensor, n_u, n_x) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("param", sorted(fl.PARAMETERISATIONS))
+def test_parameterisations_coincide_at_base_width(param):
+    for t in fl.TENSORS:
+        assert fl.init_std(param, t, fl.BASE_N_U, fl.BASE_N_X) == fl.init_std(
+            "sp", t, fl.BASE_N_U, fl.BASE_N_X
+        )
+        for opt in ("adam", "sgd"):
+            assert fl.lr_multiplier(param, t, opt, fl.BASE_N_U, fl.BASE_N_X) == 1.0
+
+
+@pytest.mark.parametrize("param", ["sp", "mup_ssm"])
+def test_initialised_net_has_the_stated_stds(param):
+    n_u, n_x = 128, 32
+    net = fl.init_net(param, n_u, n_x, key=jax.random.PRNGKey(0))
+    for tensor in ("in_proj", "W_B", "W_C", "W_delta", "out_proj"):
+        arr = np.asarray(getattr(net.layers, tensor))
+        want = fl.init_std(param, tensor, n_u, n_x)
+        # >= 3 * 4096 Gaussian entries per tensor: the sample std is within ~2% of the truth
+        assert arr.std() == pytest.approx(want, rel=0.05), tensor
+    for tensor in ("embedding", "readout"):
+        arr = np.asarray(getattr(net, tensor))
+        assert arr.std() == pytest.approx(fl.init_std(param, tensor, n_u, n_x), rel=0.1)
+    np.testing.assert_allclose(np.asarray(net.layers.D), 1.0)
+
+
+def test_lr_multipliers_follow_the_exponents():
+    # muP-SSM: Adam W_C ~ 1/(N_u N_x); SGD W_B ~ N_x/N_u; SGD A ~ N_u N_x
+    assert fl.lr_multiplier("mup_ssm", "W_C", "adam", 256, 64) == pytest.approx(1 / 16)
+    assert fl.lr_multiplier("mup_ssm", "W_B", "sgd", 256, 64) == pytest.approx(1.0)
+    assert fl.lr_multiplier("mup_ssm", "A_log", "sgd", 128, 32) == pytest.approx(4.0)
+    assert fl.lr_multiplier("sp", "W_C", "adam", 1024, 256) == 1.0
+    with pytest.raises(ValueError, match="optimizer"):
+        fl.lr_multiplier("sp", "W_C", "lion", 64, 16)
+    with pytest.raises(ValueError, match="parameterisation"):
+        fl.init_std("ntk", "W_C", 64, 16)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    slope=st.floats(-2.0, 2.0),
+    scale=st.floats(1e-3, 1e3),
+    widths=st.lists(st.sampled_from([8, 16, 32, 64, 128, 256, 512, 1024]), min_size=2, unique=True),
+)
+def test_fit_slope_recovers_power_laws(slope, scale, widths):
+    vals = [scale * w**slope for w in widths]
+    assert fl.fit_slope(widths, vals) == pytest.approx(slope, abs=1e-9)
+
+
+def test_fit_slope_least_squares_and_degenerate_input():
+    rng = np.random.default_rng(0)
+    w = np.array([64, 128, 256, 512, 1024], float)
+    noise = np.exp(0.05 * rng.standard_normal(5))
+    got = fl.fit_slope(w, 3.0 * w**0.5 * noise)
+    # oracle: closed-form least squares slope
+    lx, ly = np.log(w), np.log(3.0 * w**0.5 * noise)
+    want = np.sum((lx - lx.mean()) * (ly - ly.mean())) / np.sum((lx - lx.mean()) ** 2)
+    assert got == pytest.approx(want, rel=1e-10)
+    assert math.isnan(fl.fit_slope([1, 2], [1.0, 0.0]))
+    assert math.isnan(fl.fit_slope([1, 2], [1.0, float("inf")]))
+    with pytest.raises(ValueError):
+        fl.fit_slope([1], [1.0])
+
+
+def _layer_oracle(layer, z, euler):
+    """Python-loop oracle of SSMLayer: explicit per-time, per-channel, per-state recurrence."""
+    z = np.asarray(z, float)
+    p = {k: np.asarray(getattr(layer, k), float) for k in fl.TENSORS[1:-1]}
+    L, d = z.shape
+    zn = z / np.sqrt(np.mean(z * z, axis=-1, keepdims=True) + 1e-6)
+    ug = zn @ p["in_proj"].T
+    u_pre, gate = ug[:, :d], ug[:, d:]
+    k = p["conv"].shape[1]
+    conv = np.zeros_like(u_pre)
+    for t in range(L):
+        for j in range(k):
+            s = t - (k - 1) + j
+            if s >= 0:
+                conv[t] += u_pre[s] * p["conv"][:, j]
+    u = conv / (1 + np.exp(-conv))
+    A = -np.exp(p["A_log"])
+    h = np.zeros((d, A.shape[1]))
+    ys = np.zeros((L, d))
+    hs = np.zeros((L, d, A.shape[1]))
+    for t in range(L):
+        B, C = p["W_B"] @ u[t], p["W_C"] @ u[t]
+        delta = np.log1p(np.exp(p["W_delta"] @ u[t] + p["b_delta"]))
+        for i in range(d):
+            for n in range(A.shape[1]):
+                dA = delta[i] * A[i, n]
+                if euler:
+                    a, b = 1 + dA, delta[i] * B[n]
+                else:
+                    a, b = np.exp(dA), (np.exp(dA) - 1) / A[i, n] * B[n]
+                h[i, n] = a * h[i, n] + b * u[t, i]
+        hs[t] = h
+        ys[t] = h @ C + p["D"] * u[t]
+    out = (ys * (gate / (1 + np.exp(-gate)))) @ p["out_proj"].T
+    return z + out, hs, ys
+
+
+@pytest.mark.parametrize("euler", [False, True])
+def test_layer_matches_python_loop_oracle(euler):
+    net = fl.init_net("sp", 8, 4, key=jax.random.PRNGKey(1), dtype=jnp.float64)
+    layer = jax.tree_util.tree_map(lambda a: a[0], net.layers)
+    z = jax.random.normal(jax.random.PRNGKey(2), (6, 8), jnp.float64)
+    got = eqx.filter_jit(lambda m, z, e: m(z, e))(layer, z, euler)
+    want = _layer_oracle(layer, z, euler)
+    # float64 end to end: agreement to rounding
+    for g, w in zip(got[:3], want):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-10, atol=1e-12)
+
+
+def _tiny_data():
+    rng = np.random.default_rng(0)
+    trans = fl.markov_chain(32, rng)
+    return fl.markov_batches(trans, 2, 2, 8, rng), fl.markov_batches(trans, 1, 2, 8, rng)[0]
+
+
+def test_per_tensor_learning_rates_are_applied():
+    """One SGD step moves each tensor by exactly -eta * multiplier * grad; one Adam step by
+    eta * multiplier * sign(grad). Same shapes as the coordinate-check test (one compile)."""
+    param, n_u, n_x, eta = "mup_ssm", 16, 4, 0.1
+    net = fl.init_net(param, n_u, n_x, key=jax.random.PRNGKey(0))
+    data, probe = _tiny_data()
+    seqs, probe = jnp.asarray(data[0]), jnp.asarray(probe[:, :-1])
+    grads = eqx.filter_jit(eqx.filter_grad(fl._loss))(net, seqs, jnp.asarray(False))
+    f32 = np.finfo(np.float32).eps
+
+    def step_with(use_adam):
+        lrs = fl.lr_tree(net, param, "adam" if use_adam else "sgd", n_u, n_x)
+        new, *_ = fl._probe_and_step(
+            net, fl._opt_init(net), seqs, probe, lrs, jnp.float32(eta),
+            jnp.asarray(use_adam), jnp.asarray(False),
+        )  # fmt: skip
+        return new
+
+    new = step_with(False)
+    for t in ("W_B", "W_C", "A_log", "W_delta", "in_proj"):
+        old = np.asarray(getattr(net.layers, t))
+        step = np.asarray(getattr(new.layers, t)) - old
+        want = (
+            -eta
+            * fl.lr_multiplier(param, t, "sgd", n_u, n_x)
+            * np.asarray(getattr(grads.layers, t))
+        )
+        # float32: new - old loses ~1 ulp of |old|; the step itself is exact up to rounding
+        np.testing.assert_allclose(step, want, rtol=1e-4, atol=4 * f32 * np.abs(old).max())
+    new_a = step_with(True)
+    for t in ("W_C", "W_B"):
+        old = np.asarray(getattr(net.layers, t))
+        step = np.abs(np.asarray(getattr(new_a.layers, t)) - old)
+        nz = np.abs(np.asarray(getattr(grads.layers, t))) > 1e-12
+        want = eta * fl.lr_multiplier(param, t, "adam", n_u, n_x)
+        np.testing.assert_allclose(step[nz], want, rtol=1e-3, atol=4 * f32 * np.abs(old).max())
+
+
+def test_coordinate_check_rows_and_determinism():
+    data, probe = _tiny_data()
+    kw = dict(key=jax.random.PRNGKey(0), data=data, probe=probe, optimizer="adam",
+              discretisation="euler", eta=1e-2, steps=2)  # fmt: skip
+    rows = fl.coordinate_check("mup_ssm", 16, 4, **kw)
+    again = fl.coordinate_check("mup_ssm", 16, 4, **kw)
+    assert [r["value"] for r in rows] == [r["value"] for r in again]
+    # 3 layers x (x, y, y_ssm at steps 0..2 + dx, dy, dy_ssm at steps 1..2)
+    assert len(rows) == 3 * (3 * 3 + 3 * 2)
+    assert all(np.isfinite(r["value"]) and r["value"] >= 0 for r in rows)
+    assert all(r["value"] > 0 for r in rows if r["step"] > 0)
+
+
+def test_markov_batches_follow_the_chain():
+    rng = np.random.default_rng(0)
+    trans = fl.markov_chain(5, rng, alpha=0.5)
+    seqs = fl.markov_batches(trans, 4, 50, 40, rng).reshape(-1, 41)
+    counts = np.zeros((5, 5))
+    np.add.at(counts, (seqs[:, :-1].ravel(), seqs[:, 1:].ravel()), 1)
+    emp = counts / counts.sum(1, keepdims=True)
+    # 8000 transitions, ~1600 per row: empirical rows within 0.05 of the truth
+    np.testing.assert_allclose(emp, trans, atol=0.05)
+
+
+def test_wrong_inputs_fail_early():
+    net = fl.init_net("sp", 8, 4, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="tokens"):
+        net(jnp.zeros((2, 3), jnp.int32))
+    with pytest.raises(ValueError, match="parts"):
+        fl.feature_learning(seed=0, parts=["both"])
