@@ -1,0 +1,307 @@
+"""Rough-path expressivity of selective vs time-invariant SSMs.
+
+Claim (Cirone, Orvieto, Walker, Salvi, Lyons, "Theoretical Foundations of Deep Selective
+State-Space Models", NeurIPS 2024, arXiv 2402.19047): a linear controlled differential equation
+
+    dZ_t = sum_i A_i Z_t dω^i_t + B dξ_t
+
+has a hidden state that expands over the signature of its gate path ω, so a linear readout of Z_T
+is a linear functional of the signature of ω.
+
+- dense A_i with ω = (t, X): linear readouts are dense in (continuous) functionals of the whole
+  path, so signature terms of any level (e.g. the Lévy-area term S^{12}, the volume term S^{123})
+  are reachable with random Gaussian A_i and a trained linear readout;
+- diagonal (commuting) A_i (Mamba-like): only functions of gate increments
+  ψ(ω_T − ω_0) + ∫ φ(ω_T − ω_s)·dξ_s are reachable; stacking layers lifts the limit;
+- ω = t (time-invariant, S4-like): the closure is ψ(t) + ∫ φ(t − s) dξ_s, a convolution, linear
+  in the input, so a single layer with a linear readout cannot represent S^{12}.
+
+This module holds the pieces of the check: the two path generators, signature targets of any word
+via signax, the R² metric, a ridge readout on random features and an end-to-end optax loop, and
+the experiment function ``rough_paths`` referenced by ``suites/theory.toml``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import signax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+__all__ = [
+    "random_walk_paths",
+    "brownian_paths",
+    "parse_words",
+    "signature_targets",
+    "r2_score",
+    "ridge_fit_predict",
+    "train_e2e",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Paths
+# ----------------------------------------------------------------------------------------------
+
+
+def _check_sizes(n: int, length: int, dim: int) -> None:
+    for name, v, lo in (("n", n, 1), ("length", length, 2), ("dim", dim, 1)):
+        if not isinstance(v, int | np.integer) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+
+
+def random_walk_paths(
+    key: PRNGKeyArray,
+    n: int,
+    length: int,
+    dim: int,
+    *,
+    normalise: bool = True,
+    dtype: jnp.dtype = jnp.float32,
+) -> Float[Array, "n length dim"]:
+    """The authors' toy paths: random walks with integer-rounded N(0, 1) increments.
+
+    Each channel's increments are independent standard normals rounded to the nearest integer,
+    cumulatively summed over ``length`` samples (so the first sample is the first increment, as in
+    the authors' ``generate_toy_dataset.py``). With ``normalise`` the whole batch is divided by its
+    global max |x|, so every value lies in [-1, 1]. Time is implicit: sample k sits at
+    t = k / (length - 1) on [0, 1].
+    """
+    _check_sizes(n, length, dim)
+    inc = jnp.round(jax.random.normal(key, (n, length, dim), dtype=dtype))
+    x = jnp.cumsum(inc, axis=1)
+    if normalise:
+        x = x / jnp.maximum(jnp.max(jnp.abs(x)), jnp.asarray(1.0, dtype))
+    return x
+
+
+def brownian_paths(
+    key: PRNGKeyArray,
+    n: int,
+    length: int,
+    dim: int,
+    *,
+    t1: float = 1.0,
+    tol: float = 1e-3,
+    dtype: jnp.dtype = jnp.float32,
+) -> Float[Array, "n length dim"]:
+    """Brownian paths from diffrax's ``VirtualBrownianTree``, sampled on a uniform grid of [0, t1].
+
+    Each path starts at 0 and has ``length`` samples at t_k = k t1 / (length - 1). ``tol`` is the
+    tree's time resolution; it is clipped below the grid spacing so that the grid is resolved.
+    """
+    _check_sizes(n, length, dim)
+    ts = jnp.linspace(0.0, t1, length, dtype=dtype)
+    tol = min(tol, 0.25 * t1 / (length - 1))
+
+    def one(k: PRNGKeyArray) -> Array:
+        bm = diffrax.VirtualBrownianTree(
+            0.0, t1, tol=tol, shape=jax.ShapeDtypeStruct((dim,), dtype), key=k
+        )
+        return jax.vmap(lambda t: bm.evaluate(0.0, t))(ts)
+
+    return jax.vmap(one)(jax.random.split(key, n))
+
+
+# ----------------------------------------------------------------------------------------------
+# Signature targets
+# ----------------------------------------------------------------------------------------------
+
+Word = tuple[int, ...]
+
+
+def parse_words(spec: str | Sequence[str], dim: int) -> list[Word]:
+    """Parse signature words into 0-based letter tuples.
+
+    ``spec`` is one item or a list of items; an item is either a word of 1-based letters, e.g.
+    ``"12"`` (the Lévy-area term S^{12}) or ``"123"`` (the volume term S^{123}), or
+    ``"level:k"``, meaning all ``dim**k`` words of length k in lexicographic order.
+    Letters must be in 1..dim (so at most 9 channels in word notation).
+    """
+    items = [spec] if isinstance(spec, str) else list(spec)
+    if not items:
+        raise ValueError("spec must name at least one word")
+    words: list[Word] = []
+    for item in items:
+        if item.startswith("level:"):
+            k = int(item.split(":", 1)[1])
+            if k < 1:
+                raise ValueError(f"level must be >= 1, got {item!r}")
+            words.extend(itertools.product(range(dim), repeat=k))
+            continue
+        if not item or not item.isdigit():
+            raise ValueError(f"a word is a string of letters 1..{dim}, got {item!r}")
+        w = tuple(int(c) - 1 for c in item)
+        if min(w) < 0 or max(w) >= dim:
+            raise ValueError(f"word {item!r} has letters outside 1..{dim}")
+        words.append(w)
+    return words
+
+
+def signature_targets(
+    paths: Float[Array, "n length dim"], spec: str | Sequence[str]
+) -> Float[Array, "n n_words"]:
+    """Signature terms S^I(X)_[0,T] of the piecewise-linear interpolation of each path.
+
+    Computed with ``signax.signature`` truncated at the longest word; column j is the word j of
+    ``parse_words(spec, dim)``. The dtype follows the paths.
+    """
+    if paths.ndim != 3:
+        raise ValueError(f"paths must have shape (n, length, dim), got {paths.shape}")
+    words = parse_words(spec, paths.shape[-1])
+    depth = max(len(w) for w in words)
+    sig = signax.signature(paths, depth, flatten=False)  # [(n, d), (n, d, d), ...]
+    cols = [sig[len(w) - 1][(slice(None), *w)] for w in words]
+    return jnp.stack(cols, axis=-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Metric and readouts
+# ----------------------------------------------------------------------------------------------
+
+
+def r2_score(y_true: Float[Array, " n"], y_pred: Float[Array, " n"]) -> float:
+    """Coefficient of determination 1 − Σ(y − ŷ)² / Σ(y − ȳ)² on held-out data (can be < 0)."""
+    yt = np.asarray(y_true, dtype=np.float64)
+    yp = np.asarray(y_pred, dtype=np.float64)
+    if yt.shape != yp.shape or yt.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be equal 1-D shapes, got {yt.shape}, {yp.shape}")
+    ss_tot = float(np.sum((yt - yt.mean()) ** 2))
+    if ss_tot == 0.0:
+        raise ValueError("y_true is constant: R² is undefined")
+    return 1.0 - float(np.sum((yt - yp) ** 2)) / ss_tot
+
+
+DEFAULT_LAMBDAS = tuple(10.0**k for k in range(-10, 3))
+
+
+def ridge_fit_predict(
+    f_train: Float[Array, "n_train f"],
+    y_train: Float[Array, " n_train"],
+    f_test: Float[Array, "n_test f"],
+    *,
+    lambdas: Sequence[float] = DEFAULT_LAMBDAS,
+    val_frac: float = 0.2,
+) -> tuple[np.ndarray, float]:
+    """Ridge regression readout with the penalty chosen on a validation split of the training set.
+
+    Features are standardised with training statistics and an intercept is fitted. Penalties are
+    relative to the mean squared singular value (λ·tr(FᵀF)/f), so the grid is scale free. The last
+    ``val_frac`` of the training rows is held out to choose λ; the final fit uses all training rows.
+    Everything is done in float64 numpy (an SVD per fit). Returns (test predictions, chosen λ).
+    """
+    ftr = np.asarray(f_train, dtype=np.float64)
+    fte = np.asarray(f_test, dtype=np.float64)
+    ytr = np.asarray(y_train, dtype=np.float64)
+    if ftr.ndim != 2 or fte.ndim != 2 or ftr.shape[1] != fte.shape[1]:
+        raise ValueError(f"features must be (n, f) with equal f, got {ftr.shape}, {fte.shape}")
+    if ytr.shape != (ftr.shape[0],):
+        raise ValueError(f"y_train must have shape ({ftr.shape[0]},), got {ytr.shape}")
+    if not (np.all(np.isfinite(ftr)) and np.all(np.isfinite(fte))):
+        raise FloatingPointError("non-finite features")
+
+    def fit(f: np.ndarray, y: np.ndarray, lams: Sequence[float]) -> list[Callable]:
+        mu, sd = f.mean(0), f.std(0)
+        sd = np.where(sd > 0, sd, 1.0)
+        z = (f - mu) / sd
+        ym = y.mean()
+        u, s, vt = np.linalg.svd(z, full_matrices=False)
+        uy = u.T @ (y - ym)
+        scale = np.mean(s**2) if s.size else 1.0
+        out = []
+        for lam in lams:
+            w = vt.T @ (s / (s**2 + lam * scale) * uy)
+            out.append(lambda g, w=w: ((g - mu) / sd) @ w + ym)
+        return out
+
+    n_val = max(1, int(round(val_frac * ftr.shape[0])))
+    n_fit = ftr.shape[0] - n_val
+    preds = fit(ftr[:n_fit], ytr[:n_fit], lambdas)
+    yv = ytr[n_fit:]
+    errs = [np.mean((p(ftr[n_fit:]) - yv) ** 2) for p in preds]
+    best = float(lambdas[int(np.argmin(errs))])
+    (pred,) = fit(ftr, ytr, [best])
+    return pred(fte), best
+
+
+# ----------------------------------------------------------------------------------------------
+# End-to-end training
+# ----------------------------------------------------------------------------------------------
+
+
+def train_e2e(
+    model: eqx.Module,
+    x_train: Float[Array, "n length dim"],
+    y_train: Float[Array, " n"],
+    *,
+    key: PRNGKeyArray,
+    steps: int = 1000,
+    lr: float = 1e-3,
+    batch: int = 64,
+    weight_decay: float = 0.0,
+) -> tuple[eqx.Module, float]:
+    """Train ``model`` (an unbatched map path -> scalar) by Adam(W) on the mean squared error.
+
+    Targets are standardised with training statistics inside the loss and the returned model
+    includes the de-standardisation, so ``model(x)`` predicts y directly. Uses a cosine learning
+    rate decay and clips gradients at global norm 1. Returns (trained model, final train loss);
+    a non-finite loss stops training early and is returned as is (the caller marks divergence).
+    """
+    if x_train.ndim != 3 or y_train.shape != (x_train.shape[0],):
+        raise ValueError(
+            f"x_train must be (n, length, dim) and y_train (n,), got {x_train.shape}, {y_train.shape}"
+        )
+    mu = jnp.mean(y_train)
+    sd = jnp.std(y_train) + jnp.finfo(y_train.dtype).tiny
+    yz = (y_train - mu) / sd
+    opt = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=weight_decay),
+    )
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    state = opt.init(params)
+    n = x_train.shape[0]
+    batch = min(batch, n)
+
+    def loss_fn(p, xb, yb):
+        m = eqx.combine(p, static)
+        return jnp.mean((jax.vmap(m)(xb) - yb) ** 2)
+
+    def step(carry, k):
+        p, s = carry
+        idx = jax.random.randint(k, (batch,), 0, n)
+        loss, g = jax.value_and_grad(loss_fn)(p, x_train[idx], yz[idx])
+        upd, s = opt.update(g, s, p)
+        return (eqx.apply_updates(p, upd), s), loss
+
+    @eqx.filter_jit
+    def run(p, s, keys):
+        return jax.lax.scan(step, (p, s), keys)
+
+    chunk = max(1, min(steps, 200))
+    keys = jax.random.split(key, steps)
+    losses = []
+    for start in range(0, steps, chunk):
+        (params, state), ls = run(params, state, keys[start : start + chunk])
+        losses.append(np.asarray(ls))
+        if not np.all(np.isfinite(losses[-1])):
+            break
+    trained = eqx.combine(params, static)
+    final = float(np.mean(losses[-1][-min(20, losses[-1].size) :]))
+    return _Destandardised(trained, mu, sd), final
+
+
+class _Destandardised(eqx.Module):
+    inner: eqx.Module
+    mu: Array
+    sd: Array
+
+    def __call__(self, x: Array) -> Array:
+        return self.inner(x) * self.sd + self.mu
