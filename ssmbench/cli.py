@@ -1,0 +1,225 @@
+"""Command line: ``ssmbench run | report | compare | list``.
+
+Exit status: 0 when everything ran cleanly, 1 when some cell errored or diverged (the run still
+completes and records them), 2 for invalid input (a bad suite file, a bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from .suite import SuiteError, apply_overrides, load_suite
+
+__all__ = ["main"]
+
+
+def _default_out(suite_name: str) -> Path:
+    import datetime as dt
+
+    from .results import git_info
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    commit = (git_info().get("git_commit") or "unknown")[:7]
+    return Path("results") / suite_name / f"{stamp}-{commit}"
+
+
+def _latest_run(suite_name: str) -> Path | None:
+    base = Path("results") / suite_name
+    runs = (
+        sorted(p for p in base.glob("*") if (p / "records.jsonl").exists()) if base.is_dir() else []
+    )
+    return runs[-1] if runs else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_suite
+
+    suite = load_suite(args.suite)
+    if args.set:
+        suite = apply_overrides(suite, args.set)
+    resume = args.resume is not None
+    if resume:
+        out = Path(args.resume) if args.resume != "" else (Path(args.out) if args.out else None)
+        if out is None:
+            out = _latest_run(suite.name)
+            if out is None:
+                raise SuiteError(f"--resume: no earlier run of suite '{suite.name}' under results/")
+    else:
+        out = Path(args.out) if args.out else _default_out(suite.name)
+    res = run_suite(
+        suite,
+        out,
+        quick=args.quick,
+        only=args.only,
+        overrides=args.set,
+        resume=resume,
+        progress=None if args.no_progress else sys.stderr,
+    )
+    print((res.out_dir / "summary.md").read_text())
+    print(f"run directory: {res.out_dir}")
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(res.counts.items()))
+    print(f"cells: {counts} (ran {res.ran}, resumed past {res.skipped})")
+    return 0 if res.clean else 1
+
+
+def _load_run(run_dir: Path):
+    from .results import read_records, records_to_table
+
+    if not (run_dir / "records.jsonl").exists():
+        raise SuiteError(f"{run_dir}: not a run directory (no records.jsonl)")
+    return records_to_table(read_records(run_dir / "records.jsonl"))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .results import write_plots
+
+    run_dir = Path(args.run_dir)
+    table = _load_run(run_dir)
+    suite_file = run_dir / "suite.toml"
+    if suite_file.exists():
+        try:
+            suite = load_suite(suite_file)
+        except SuiteError as e:
+            sys.stderr.write(f"note: cannot reload the suite for plots: {e}\n")
+        else:
+            try:
+                for p in write_plots(run_dir, suite.plots, table):
+                    print(f"wrote {p}")
+            except ImportError:
+                sys.stderr.write("note: install the 'plot' extra (matplotlib) for PNG plots\n")
+    summary = run_dir / "summary.md"
+    if summary.exists():
+        print(summary.read_text())
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .results import _META_COLS, markdown_table
+
+    a, b = _load_run(Path(args.run_a)), _load_run(Path(args.run_b))
+    a, b = a[a["status"] == "ok"], b[b["status"] == "ok"]
+    keys = sorted(
+        {c for c in a.columns if c not in _META_COLS}
+        | {c for c in b.columns if c not in _META_COLS}
+    )
+    for df in (a, b):
+        for k in keys:
+            if k not in df.columns:
+                df[k] = None
+    group = ["experiment", *keys, "metric"]
+    ga = a.groupby(group, dropna=False)["value"].mean().rename("A")
+    gb = b.groupby(group, dropna=False)["value"].mean().rename("B")
+    joined = ga.to_frame().join(gb, how="outer").reset_index()
+    joined["ratio B/A"] = joined["B"] / joined["A"]
+
+    def flag(r) -> str:
+        if math.isnan(r["A"]) or math.isnan(r["B"]):
+            return "missing"
+        if r["A"] == 0:
+            return "" if r["B"] == 0 else "CHANGED"
+        return "CHANGED" if abs(r["ratio B/A"] - 1) > args.rtol else ""
+
+    joined["flag"] = joined.apply(flag, axis=1)
+    shown = [c for c in joined.columns if joined[c].notna().any() or c in ("A", "B")]
+    joined = joined[shown]
+    if args.changed_only:
+        joined = joined[joined["flag"] != ""]
+    print(f"A = {args.run_a}\nB = {args.run_b}\ntolerance: |B/A - 1| > {args.rtol}\n")
+    print(markdown_table(joined) if len(joined) else "(nothing to compare)")
+    n = int((joined["flag"] == "CHANGED").sum())
+    print(f"\n{n} metric(s) changed beyond tolerance")
+    return 1 if (n and args.fail_on_change) else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    sdir = Path(args.suites_dir)
+    files = sorted(sdir.glob("*.toml")) if sdir.is_dir() else []
+    if not files:
+        print(f"no suites under {sdir}/")
+    for f in files:
+        try:
+            s = load_suite(f)
+        except SuiteError as e:
+            print(f"{f}: INVALID: {e}")
+            continue
+        print(f"{f}  [{s.name}] {s.description}")
+        for e in s.experiments:
+            ncells = len(e.seeds)
+            for v in e.grid.values():
+                ncells *= len(v)
+            print(f"  experiment {e.name}: {e.run} ({ncells} cells)")
+        for c in s.checks:
+            print(f"  claim ({c.kind}, {c.experiment}): {c.claim}")
+    try:
+        from . import models
+
+        names = getattr(models, "__all__", [])
+        if names:
+            print("models: " + ", ".join(names))
+    except ImportError:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ssmbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a suite file")
+    r.add_argument("suite", help="path to a suite TOML file")
+    r.add_argument("--out", help="run directory (default results/<suite>/<UTC time>-<commit>/)")
+    r.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="continue a run, skipping recorded cells (DIR, else --out, else the latest run)",
+    )
+    r.add_argument("--quick", action="store_true", help="let experiments shrink their sizes")
+    r.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[EXP.]KEY=VALUE",
+        help="override a parameter (TOML value; bare words are strings)",
+    )
+    r.add_argument("--no-progress", action="store_true", help="no per-cell progress on stderr")
+    r.set_defaults(func=cmd_run)
+    rep = sub.add_parser("report", help="print a run's summary and write its PNG plots")
+    rep.add_argument("run_dir")
+    rep.set_defaults(func=cmd_report)
+    c = sub.add_parser("compare", help="compare two runs metric by metric")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--rtol", type=float, default=0.1, help="flag |B/A - 1| above this (0.1)")
+    c.add_argument("--changed-only", action="store_true")
+    c.add_argument("--fail-on-change", action="store_true", help="exit 1 if anything changed")
+    c.set_defaults(func=cmd_compare)
+    ls = sub.add_parser("list", help="list suites, their experiments and claims, and models")
+    ls.add_argument("--suites-dir", default="suites")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SuiteError as e:
+        sys.stderr.write(f"ssmbench: error: {e}\n")
+        return 2
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, subprocess.SubprocessError) as e:
+        sys.stderr.write(f"ssmbench: error: {e}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
