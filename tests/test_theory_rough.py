@@ -178,6 +178,14 @@ def test_ridge_recovers_linear_map_and_matches_lstsq():
     ft = rng.normal(size=(100, 10))
     pred, lam = rp.ridge_fit_predict(f, y, ft, lambdas=[0.0])
     np.testing.assert_allclose(pred, ft @ w + 2.0, rtol=1e-8, atol=1e-8)
+    # a fixed penalty against the closed form on standardised features (float64, well posed)
+    z = (f - f.mean(0)) / f.std(0)
+    lam_rel = 1e-1
+    a = z.T @ z + lam_rel * np.trace(z.T @ z) / 10 * np.eye(10)
+    wz = np.linalg.solve(a, z.T @ (y - y.mean()))
+    want = ((ft - f.mean(0)) / f.std(0)) @ wz + y.mean()
+    pred, _ = rp.ridge_fit_predict(f, y, ft, lambdas=[lam_rel], val_frac=0.1)
+    np.testing.assert_allclose(pred, want, rtol=1e-9, atol=1e-9)
     # noisy: the chosen penalty comes from the grid, predictions still close to the truth
     yn = y + 0.1 * rng.normal(size=300)
     pred, lam = rp.ridge_fit_predict(f, yn, ft)
