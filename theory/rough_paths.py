@@ -24,7 +24,10 @@ the experiment function ``rough_paths`` referenced by ``suites/theory.toml``.
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from collections.abc import Sequence
+from typing import Literal
 
 import diffrax
 import equinox as eqx
@@ -317,3 +320,282 @@ class _Destandardised(eqx.Module):
 
     def __call__(self, x: Array) -> Array:
         return self.inner(x) * self.sd + self.mu
+
+
+# ----------------------------------------------------------------------------------------------
+# Model families and stacks
+# ----------------------------------------------------------------------------------------------
+
+FAMILIES = ("s4d", "lcde-t", "mamba", "lcde-diag", "lcde-dense")
+FAMILY_CLASS = {
+    "s4d": "time-invariant",
+    "lcde-t": "time-invariant",
+    "mamba": "selective-diagonal",
+    "lcde-diag": "selective-diagonal",
+    "lcde-dense": "selective-dense",
+}
+Family = Literal["s4d", "lcde-t", "mamba", "lcde-diag", "lcde-dense"]
+
+
+def _with_time(u: Float[Array, "L c"]) -> Float[Array, "L c1"]:
+    ts = jnp.linspace(0.0, 1.0, u.shape[0], dtype=u.dtype)
+    return jnp.concatenate([ts[:, None], u], axis=-1)
+
+
+class _Mix(eqx.Module):
+    """Between two layers: a linear map and a ReLU, as in the authors' deep SSM baselines."""
+
+    lin: eqx.nn.Linear
+
+    def __call__(self, h: Float[Array, "L n"]) -> Float[Array, "L m"]:
+        return jax.nn.relu(jax.vmap(self.lin)(h))
+
+
+class Stack(eqx.Module):
+    """``depth`` sequence layers of one family; ``features(x)`` is the last layer's state at T.
+
+    - ``s4d`` / ``mamba``: a linear encoder d -> width, then ``depth`` zoo layers (L, width) ->
+      (L, width) with linear + ReLU mixing between them (the authors' "linear mixing layer +
+      ReLU"); features are the last layer's outputs at the final time (width of them). At depth 1
+      there is no nonlinearity between the recurrence and the readout, as in the paper.
+    - ``lcde-*``: linear neural CDEs with ω = ξ = (t, u) (``lcde-t``: ω = t); layer 1 is driven
+      by u = x, layer k > 1 by u = (x, ReLU(W h^{k-1})) with the ReLU mix of width ``d``;
+      features are the last layer's hidden state at T (width of them).
+    """
+
+    family: str = eqx.field(static=True)
+    encoder: eqx.nn.Linear | None
+    layers: list
+    mixes: list
+
+    def __init__(self, family: str, d: int, width: int, depth: int, *, key: PRNGKeyArray):
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        if depth < 1 or width < 1:
+            raise ValueError(f"depth and width must be >= 1, got {depth}, {width}")
+        self.family = family
+        keys = jax.random.split(key, 2 * depth + 1)
+        if family in ("s4d", "mamba"):
+            self.encoder = eqx.nn.Linear(d, width, key=keys[0])
+            self.layers = [_ssm_layer(family, width, key=k) for k in keys[1 : depth + 1]]
+            self.mixes = [eqx.nn.Linear(width, width, key=k) for k in keys[depth + 1 : 2 * depth]]
+            self.mixes = [_Mix(m) for m in self.mixes]
+        else:
+            self.encoder = None
+            ins = [d] + [2 * d] * (depth - 1)
+            self.layers = [
+                _lcde_layer(family, c, width, key=k) for c, k in zip(ins, keys[1 : depth + 1])
+            ]
+            self.mixes = [_Mix(eqx.nn.Linear(width, d, key=k)) for k in keys[depth + 1 : 2 * depth]]
+
+    def __call__(self, x: Float[Array, "L d"]) -> Float[Array, " width"]:
+        return self.features(x)
+
+    def features(self, x: Float[Array, "L d"]) -> Float[Array, " width"]:
+        """The last layer's output (SSMs) or hidden state (LCDEs) at the final time."""
+        if self.encoder is not None:
+            h = jax.vmap(self.encoder)(x)
+            for i, layer in enumerate(self.layers):
+                if i > 0:
+                    h = self.mixes[i - 1](h)
+                h = layer(h)
+            return h[-1]
+        h = self.layers[0](x)
+        for mix, layer in zip(self.mixes, self.layers[1:]):
+            h = layer(jnp.concatenate([x, mix(h)], axis=-1))
+        return h[-1]
+
+
+class Regressor(eqx.Module):
+    """A ``Stack`` with a trainable linear head on its final-time features (end-to-end mode)."""
+
+    stack: Stack
+    head: eqx.nn.Linear
+
+    def __init__(self, stack: Stack, width: int, *, key: PRNGKeyArray):
+        self.stack = stack
+        self.head = eqx.nn.Linear(width, "scalar", key=key)
+
+    def __call__(self, x: Float[Array, "L d"]) -> Float[Array, ""]:
+        return self.head(self.stack.features(x))
+
+
+def _ssm_layer(family: str, width: int, *, key: PRNGKeyArray) -> eqx.Module:
+    """A zoo sequence layer (L, width) -> (L, width)."""
+    if family == "s4d":
+        from ssmbench.models.diagonal import S4D
+
+        return S4D(width, 16, field="complex", key=key)
+    raise NotImplementedError(family)
+
+
+class _LinearCDE(eqx.Module):
+    """TEMPORARY stand-in until the zoo's LinearCDE lands (replace, do not keep two copies).
+
+    dZ = Σ_i A_i Z dω^i + B dξ with ω = ξ = (t, u) (gate "t": ω = t), Z_0 = C u_0 + c.
+    Per linear segment the step is the second-order truncation of the exact solution:
+    Z' = Z + b + M(Z + (MZ)/2 + b/2), M = Σ_i A_i Δω^i, b = B Δξ.
+    """
+
+    A: Array
+    B: Array
+    C: Array
+    c: Array
+    structure: str = eqx.field(static=True)
+    gate: str = eqx.field(static=True)
+
+    def __init__(self, c_in: int, width: int, structure: str, gate: str, *, key: PRNGKeyArray):
+        ka, kb, kc, kd = jax.random.split(key, 4)
+        p = 1 if gate == "t" else c_in + 1
+        if structure == "dense":
+            self.A = jax.random.normal(ka, (p, width, width)) / math.sqrt(width)
+        else:
+            self.A = jax.random.normal(ka, (p, width))
+        self.B = jax.random.normal(kb, (width, c_in + 1))
+        self.C = jax.random.normal(kc, (width, c_in))
+        self.c = jax.random.normal(kd, (width,))
+        self.structure, self.gate = structure, gate
+
+    def __call__(self, u: Float[Array, "L c"]) -> Float[Array, "L n"]:
+        xi = _with_time(u)
+        om = xi[:, :1] if self.gate == "t" else xi
+        dom, dxi = jnp.diff(om, axis=0), jnp.diff(xi, axis=0)
+        dt = u.dtype
+        A, B = self.A.astype(dt), self.B.astype(dt)
+
+        def mv(do, v):
+            if self.structure == "dense":
+                return do @ jnp.einsum("pij,j->pi", A, v)
+            return (do @ A) * v
+
+        def step(h, inp):
+            do, dx = inp
+            b = B @ dx
+            g = mv(do, h)
+            h = h + b + mv(do, h + 0.5 * g + 0.5 * b)
+            return h, h
+
+        h0 = self.C.astype(dt) @ u[0] + self.c.astype(dt)
+        _, hs = jax.lax.scan(step, h0, (dom, dxi))
+        return jnp.concatenate([h0[None], hs], axis=0)
+
+
+def _lcde_layer(family: str, c_in: int, width: int, *, key: PRNGKeyArray) -> eqx.Module:
+    """A linear neural CDE layer (L, c_in) -> hidden path (L, width)."""
+    structure = "diagonal" if family == "lcde-diag" else "dense"
+    gate = "t" if family == "lcde-t" else "tx"
+    return _LinearCDE(c_in, width, structure, gate, key=key)
+
+
+# ----------------------------------------------------------------------------------------------
+# The experiment
+# ----------------------------------------------------------------------------------------------
+
+
+def _batched(fn, x: Array, chunk: int = 512) -> np.ndarray:
+    """``vmap(fn)`` over the rows of ``x`` in chunks (bounded memory), as a numpy array."""
+    f = eqx.filter_jit(jax.vmap(fn))
+    return np.concatenate([np.asarray(f(x[i : i + chunk])) for i in range(0, x.shape[0], chunk)])
+
+
+def _word_dim(word: str) -> int:
+    return max(2, max(int(c) for c in word))
+
+
+def rough_paths(
+    *,
+    seed: int,
+    quick: bool = False,
+    family: Family = "lcde-dense",
+    modes: list[str] = ["ridge", "e2e"],  # noqa: B006 (read-only default, the runner's contract)
+    widths: list[int] = [16, 32, 64, 128],  # noqa: B006
+    depths: list[int] = [1, 2],  # noqa: B006
+    e2e_widths: list[int] = [32],  # noqa: B006
+    words: list[str] = ["12", "123"],  # noqa: B006
+    paths: Literal["random-walk", "brownian"] = "random-walk",
+    n_train: int = 2000,
+    n_test: int = 1000,
+    length: int = 100,
+    steps: int = 1000,
+    lr: float = 3e-3,
+    batch: int = 64,
+) -> list[dict]:
+    """Test R² of one model family on signature targets, by width, depth, word and training mode.
+
+    For each word (e.g. "12" = S^{12} on 2-D paths, "123" = S^{123} on 3-D paths; the path
+    dimension is the largest letter, at least 2) draw ``n_train + n_test`` paths, compute the
+    target with signax and fit:
+
+    - ``ridge``: a random ``Stack`` of the family (width, depth) as a feature map, ridge readout;
+    - ``e2e``: the same architecture with a linear head, all parameters trained by Adam (widths
+      ``e2e_widths``, ``steps`` steps).
+
+    Rows: metric ``r2`` (held-out R²), ``nmse`` (1 − R², normalised test MSE) and ``fit_s``, with
+    columns family, class (time-invariant / selective-diagonal / selective-dense), mode, width,
+    depth, word, largest (width is the largest of the mode's widths) and model (a plot label).
+    ``quick`` is applied by the suite's ``quick_params``; here it only shortens training further
+    if the suite does not.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    for m in modes:
+        if m not in ("ridge", "e2e"):
+            raise ValueError(f"modes must be 'ridge' or 'e2e', got {m!r}")
+    key = jax.random.PRNGKey(seed)
+    k_data, k_model, k_train = jax.random.split(key, 3)
+    rows: list[dict] = []
+    for wi, word in enumerate(words):
+        d = _word_dim(word)
+        kd = jax.random.fold_in(k_data, d)
+        n = n_train + n_test
+        if paths == "random-walk":
+            x = random_walk_paths(kd, n, length, d)
+        else:
+            x = brownian_paths(kd, n, length, d)
+        y = np.asarray(signature_targets(x, word))[:, 0]
+        ytr, yte = y[:n_train], y[n_train:]
+        for mode in modes:
+            ws = widths if mode == "ridge" else e2e_widths
+            for depth in depths:
+                for width in ws:
+                    t0 = time.perf_counter()
+                    km = jax.random.fold_in(jax.random.fold_in(k_model, depth), width)
+                    ks, kh = jax.random.split(km)
+                    stack = Stack(family, d, width, depth, key=ks)
+                    if mode == "ridge":
+                        feats = _batched(stack.features, x)
+                        if not np.all(np.isfinite(feats)):
+                            r2 = math.nan
+                        else:
+                            pred, _ = ridge_fit_predict(feats[:n_train], ytr, feats[n_train:])
+                            r2 = r2_score(yte, pred)
+                    else:
+                        model = Regressor(stack, width, key=kh)
+                        kt = jax.random.fold_in(
+                            jax.random.fold_in(k_train, wi), depth * 1000 + width
+                        )
+                        trained, loss = train_e2e(
+                            model,
+                            x[:n_train],
+                            jnp.asarray(ytr, x.dtype),
+                            key=kt,
+                            steps=steps,
+                            lr=lr,
+                            batch=batch,
+                        )
+                        pred = _batched(trained, x[n_train:])
+                        r2 = r2_score(yte, pred) if np.all(np.isfinite(pred)) else math.nan
+                    cols = {
+                        "family": family,
+                        "class": FAMILY_CLASS[family],
+                        "mode": mode,
+                        "width": width,
+                        "depth": depth,
+                        "word": word,
+                        "largest": width == max(ws),
+                        "model": f"{family} {mode} depth {depth}",
+                    }
+                    rows.append({"metric": "r2", "value": r2, **cols})
+                    rows.append({"metric": "nmse", "value": 1.0 - r2, **cols})
+                    rows.append({"metric": "fit_s", "value": time.perf_counter() - t0, **cols})
+    return rows
