@@ -214,6 +214,13 @@ def ridge_fit_predict(
         raise ValueError(f"y_train must have shape ({ftr.shape[0]},), got {ytr.shape}")
     if not (np.all(np.isfinite(ftr)) and np.all(np.isfinite(fte))):
         raise FloatingPointError("non-finite features")
+    # Pad the feature count to a multiple of 128 with zero columns (their weights are exactly 0:
+    # standardisation leaves them 0 and the penalty makes the Gram matrix definite), so all
+    # widths up to 128 share one compiled solve.
+    pad = (-ftr.shape[1]) % 128
+    if pad:
+        ftr = np.pad(ftr, ((0, 0), (0, pad)))
+        fte = np.pad(fte, ((0, 0), (0, pad)))
     n_val = max(1, int(round(val_frac * ftr.shape[0])))
     n_fit = ftr.shape[0] - n_val
     with jax.enable_x64(True):
@@ -234,13 +241,16 @@ def ridge_fit_predict(
 def _ridge_solve(f: Array, y: Array, lams: Array, g: Array) -> Array:
     """Predictions on ``g`` of ridge fits on (f, y), one row per penalty in ``lams``."""
     mu, sd = f.mean(0), f.std(0)
-    sd = jnp.where(sd > 0, sd, 1.0)
+    active = sd > 0
+    sd = jnp.where(active, sd, 1.0)
     z = (f - mu) / sd
     ym = y.mean()
-    gram = z.T @ z
+    # constant (e.g. zero-padded) columns: z = 0 there, so a unit diagonal keeps the system
+    # definite and their weights exactly 0; the penalty scale counts active columns only.
+    gram = z.T @ z + jnp.diag(jnp.where(active, 0.0, 1.0))
     rhs = z.T @ (y - ym)
-    scale = jnp.trace(gram) / gram.shape[0]
-    eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
+    scale = jnp.trace(gram * active[:, None]) / jnp.maximum(jnp.sum(active), 1)
+    eye = jnp.diag(active.astype(gram.dtype))
 
     def one(lam):
         w = jax.scipy.linalg.solve(gram + lam * scale * eye, rhs, assume_a="pos")
@@ -498,7 +508,9 @@ def rough_paths(
     seed: int,
     quick: bool = False,
     family: Family = "lcde-dense",
-    modes: list[str] = ["ridge", "e2e"],  # noqa: B006 (read-only default, the runner's contract)
+    ridge_families: list[str] = list(FAMILIES),  # noqa: B006 (read-only default)
+    e2e_families: list[str] = ["s4d", "mamba"],  # noqa: B006
+    family_depths: dict[str, list[int]] = {},  # noqa: B006
     widths: list[int] = [16, 32, 64, 128],  # noqa: B006
     depths: list[int] = [1, 2],  # noqa: B006
     e2e_widths: list[int] = [32],  # noqa: B006
@@ -518,9 +530,13 @@ def rough_paths(
     dimension is the largest letter, at least 2) draw ``n_train + n_test`` paths, compute the
     target with signax and fit:
 
-    - ``ridge``: a random ``Stack`` of the family (width, depth) as a feature map, ridge readout;
-    - ``e2e``: the same architecture with a linear head, all parameters trained by Adam (widths
-      ``e2e_widths``, ``steps`` steps).
+    - ``ridge`` (if ``family`` is in ``ridge_families``): a random ``Stack`` of the family
+      (width, depth) as a feature map, ridge readout;
+    - ``e2e`` (if in ``e2e_families``): the same architecture with a linear head, all parameters
+      trained by Adam (widths ``e2e_widths``, ``steps`` steps).
+
+    ``family_depths`` overrides ``depths`` for some families (e.g. ``{"lcde-dense": [1]}``: a
+    dense CDE fed by a wide mix costs O(mix · N²) per step).
 
     Rows: metric ``r2`` (held-out R²), ``nmse`` (1 − R², normalised test MSE) and ``fit_s``, with
     columns family, class (time-invariant / selective-diagonal / selective-dense), mode, width,
@@ -530,9 +546,12 @@ def rough_paths(
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
-    for m in modes:
-        if m not in ("ridge", "e2e"):
-            raise ValueError(f"modes must be 'ridge' or 'e2e', got {m!r}")
+    for name, fams in (("ridge_families", ridge_families), ("e2e_families", e2e_families)):
+        for f in fams:
+            if f not in FAMILIES:
+                raise ValueError(f"{name} entries must be in {FAMILIES}, got {f!r}")
+    modes = [m for m, fams in (("ridge", ridge_families), ("e2e", e2e_families)) if family in fams]
+    depths = family_depths.get(family, depths)
     key = jax.random.PRNGKey(seed)
     k_data, k_model, k_train = jax.random.split(key, 3)
     rows: list[dict] = []
