@@ -230,3 +230,49 @@ def test_train_e2e_fits_a_linear_target():
     assert np.isfinite(loss)
     pred = jax.vmap(trained)(x)
     assert rp.r2_score(y, pred) > 0.999
+
+
+# ------------------------------------------------------------------ model families
+
+
+@pytest.mark.parametrize("family", ["s4d", "lcde-t"])
+def test_time_invariant_stacks_are_affine_in_the_path(family):
+    """The theory's time-invariant case: at depth 1 the final-time features are an affine
+    function of the input path (a convolution), so superposition holds exactly (float64)."""
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(6), 3)
+    x1 = jax.random.normal(k1, (12, 2), dtype=jnp.float64)
+    x2 = jax.random.normal(k2, (12, 2), dtype=jnp.float64)
+    stack = rp.Stack(family, 2, 8, 1, key=k3)
+    f = stack.features
+    a, b = 0.7, -1.3
+    lhs = f(a * x1 + b * x2)
+    rhs = a * f(x1) + b * f(x2) + (1 - a - b) * f(jnp.zeros_like(x1))
+    np.testing.assert_allclose(np.asarray(lhs), np.asarray(rhs), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("family", ["lcde-diag", "lcde-dense"])
+def test_selective_stacks_are_not_affine(family):
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(7), 3)
+    x1 = jax.random.normal(k1, (12, 2), dtype=jnp.float64)
+    x2 = jax.random.normal(k2, (12, 2), dtype=jnp.float64)
+    f = rp.Stack(family, 2, 8, 1, key=k3).features
+    a, b = 0.7, -1.3
+    gap = f(a * x1 + b * x2) - (a * f(x1) + b * f(x2) + (1 - a - b) * f(jnp.zeros_like(x1)))
+    assert float(jnp.max(jnp.abs(gap))) > 1e-3
+
+
+@pytest.mark.slow
+def test_experiment_rows_small():
+    rows = rp.rough_paths(
+        seed=0,
+        family="lcde-diag",
+        widths=[8],
+        depths=[1],
+        words=["12"],
+        n_train=200,
+        n_test=100,
+        length=20,
+    )
+    r2 = [r for r in rows if r["metric"] == "r2"]
+    assert len(r2) == 1 and r2[0]["class"] == "selective-diagonal" and r2[0]["largest"]
+    assert np.isfinite(r2[0]["value"])

@@ -23,6 +23,7 @@ the experiment function ``rough_paths`` referenced by ``suites/theory.toml``.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
@@ -289,41 +290,50 @@ def train_e2e(
     mu = jnp.mean(y_train)
     sd = jnp.std(y_train) + jnp.finfo(y_train.dtype).tiny
     yz = (y_train - mu) / sd
-    opt = optax.chain(
-        optax.clip_by_global_norm(1.0),
-        optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=weight_decay),
-    )
+    opt, run = _trainer(steps, float(lr), int(batch), float(weight_decay))
     params, static = eqx.partition(model, eqx.is_inexact_array)
     state = opt.init(params)
-    n = x_train.shape[0]
-    batch = min(batch, n)
-
-    def loss_fn(p, xb, yb):
-        m = eqx.combine(p, static)
-        return jnp.mean((jax.vmap(m)(xb) - yb) ** 2)
-
-    def step(carry, k):
-        p, s = carry
-        idx = jax.random.randint(k, (batch,), 0, n)
-        loss, g = jax.value_and_grad(loss_fn)(p, x_train[idx], yz[idx])
-        upd, s = opt.update(g, s, p)
-        return (eqx.apply_updates(p, upd), s), loss
-
-    @eqx.filter_jit
-    def run(p, s, keys):
-        return jax.lax.scan(step, (p, s), keys)
-
     chunk = max(1, min(steps, 200))
     keys = jax.random.split(key, steps)
     losses = []
     for start in range(0, steps, chunk):
-        (params, state), ls = run(params, state, keys[start : start + chunk])
+        (params, state), ls = run(params, state, static, keys[start : start + chunk], x_train, yz)
         losses.append(np.asarray(ls))
         if not np.all(np.isfinite(losses[-1])):
             break
     trained = eqx.combine(params, static)
     final = float(np.mean(losses[-1][-min(20, losses[-1].size) :]))
     return _Destandardised(trained, mu, sd), final
+
+
+@functools.cache
+def _trainer(steps: int, lr: float, batch: int, weight_decay: float):
+    """The optimiser and a jitted ``run`` over a chunk of steps, cached per hyper-parameters so
+    that repeated trainings (seeds, words) reuse one compilation per model structure. Data are
+    arguments, not closed-over constants."""
+    opt = optax.chain(
+        optax.clip_by_global_norm(1.0),
+        optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=weight_decay),
+    )
+
+    def loss_fn(p, static, xb, yb):
+        m = eqx.combine(p, static)
+        return jnp.mean((jax.vmap(m)(xb) - yb) ** 2)
+
+    @eqx.filter_jit
+    def run(params, state, static, keys, x, yz):
+        n = x.shape[0]
+
+        def step(carry, k):
+            p, s = carry
+            idx = jax.random.randint(k, (min(batch, n),), 0, n)
+            loss, g = jax.value_and_grad(loss_fn)(p, static, x[idx], yz[idx])
+            upd, s = opt.update(g, s, p)
+            return (eqx.apply_updates(p, upd), s), loss
+
+        return jax.lax.scan(step, (params, state), keys)
+
+    return opt, run
 
 
 class _Destandardised(eqx.Module):
