@@ -34,7 +34,36 @@ from .results import (
 )
 from .suite import Cell, Suite, SuiteError, expand_cells
 
-__all__ = ["RunResult", "run_suite", "run_cell", "normalise_metrics", "finalize"]
+__all__ = [
+    "RunResult",
+    "run_suite",
+    "run_cell",
+    "normalise_metrics",
+    "finalize",
+    "RESERVED_COLUMNS",
+]
+
+#: Columns the runner writes itself; an experiment's extra result columns may not use them.
+RESERVED_COLUMNS = frozenset(
+    {
+        "experiment",
+        "cell_id",
+        "seed",
+        "metric",
+        "value",
+        "status",
+        "status_detail",
+        "wall_s",
+        "quick",
+        "suite",
+        "git_commit",
+        "git_dirty",
+        "jax",
+        "jaxlib",
+        "device",
+        "date",
+    }
+)
 
 
 @dataclass
@@ -87,6 +116,13 @@ def run_cell(fn: Any, cell: Cell, accepts_quick: bool) -> dict[str, Any]:
     status, error, tb, rows = "ok", None, None, []
     try:
         rows = normalise_metrics(fn(**kwargs))
+        clash = {k for r in rows for k in r if k not in ("metric", "value")} & (
+            RESERVED_COLUMNS | set(kwargs)
+        )
+        if clash:
+            raise ValueError(
+                f"result rows use reserved or parameter column name(s) {sorted(clash)}; rename them"
+            )
         bad = [r["metric"] for r in rows if not math.isfinite(r["value"])]
         if bad:
             status, error = "diverged", f"non-finite metric(s): {', '.join(bad[:5])}"

@@ -61,3 +61,8 @@ def jax_tiny(*, seed: int, n: int = 16) -> dict[str, float]:
 def touch(*, seed: int, path: str = "") -> dict[str, float]:
     Path(path).write_text("x")
     return {"ok": 1.0}
+
+
+def clashing(*, seed: int, width: int = 2) -> list[dict]:
+    """Rows whose extra columns collide with runner / parameter columns."""
+    return [{"metric": "m", "value": 1.0, "wall_s": 3.0, "width": 5}]

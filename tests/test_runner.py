@@ -324,3 +324,14 @@ def test_repo_suites_are_valid():
     assert files
     for f in files:
         load_suite(f)
+
+
+def test_colliding_result_columns_are_an_error(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text(
+        '[suite]\nname = "c"\nseeds = [0]\n[[experiment]]\nname = "c"\n'
+        'run = "suite_fixtures:clashing"\nparams = { width = 2 }\n'
+    )
+    assert main(["run", str(f), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    (rec,) = read_records(tmp_path / "o" / "records.jsonl")
+    assert rec["status"] == "error" and "['wall_s', 'width']" in rec["error"]
