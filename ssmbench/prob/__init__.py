@@ -23,7 +23,7 @@ from .bounds import (
     systematic_resample,
 )
 from .kalman import KalmanFiltered, KalmanSmoothed, kalman_filter, rts_smoother
-from .models import SRNN, SSM, DeepMarkovModel, LGSSM, LotkaVolterra, StochasticVolatility
+from .models import LGSSM, SRNN, SSM, DeepMarkovModel, LotkaVolterra, StochasticVolatility
 from .proposals import (
     BootstrapProposal,
     ConvProposal,

@@ -23,7 +23,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from .gaussian import gauss_log_prob, gauss_sample, logmeanexp, normalize_log_weights, safe_log
+from .gaussian import (
+    gauss_log_prob,
+    gauss_log_prob_many,
+    gauss_sample,
+    logmeanexp,
+    normalize_log_weights,
+    safe_log,
+)
 from .models import SSM, check_observations
 from .proposals import ParallelProposal, Proposal
 
@@ -321,7 +328,7 @@ def _pvmc_potentials(key, model, proposal, y, N, stick_the_landing):
 
     def trans_t(x_prev, x_now, ct):
         mu, sc = jax.vmap(model.transition_dist, (0, None))(x_prev, ct)  # per m
-        return jax.vmap(lambda m_, s_: jax.vmap(lambda xn: gauss_log_prob(xn, m_, s_))(x_now))(mu, sc)  # fmt: skip
+        return jax.vmap(lambda m_, s_: gauss_log_prob_many(x_now, m_, s_))(mu, sc)
 
     ltrans = jax.vmap(trans_t)(x[:-1], x[1:], c[1:])  # (T-1, N, N)
     return x, l0, e, ltrans
