@@ -70,9 +70,9 @@ def _models_and_proposals():
     return out
 
 
-def test_every_bound_differentiable_in_model_and_proposal():
+def _check_differentiable(which):
     key = jax.random.PRNGKey(6)
-    for m, fq, sq, cq in _models_and_proposals():
+    for m, fq, sq, cq in [_models_and_proposals()[i] for i in which]:
         _, y = m.simulate(jax.random.PRNGKey(5), 6)
         for bound, q in ((elbo, fq), (iwae, sq), (smc, fq), (pvmc, cq)):
 
@@ -86,6 +86,16 @@ def test_every_bound_differentiable_in_model_and_proposal():
             # the proposal and the model both receive gradient
             assert any(float(jnp.abs(leaf).sum()) > 0 for leaf in jax.tree.leaves(eqx.filter(g[1], eqx.is_inexact_array)))  # fmt: skip
             assert any(float(jnp.abs(leaf).sum()) > 0 for leaf in jax.tree.leaves(eqx.filter(g[0], eqx.is_inexact_array)))  # fmt: skip
+
+
+def test_every_bound_differentiable_sv_and_srnn():
+    # default: two models (16 grad compiles cost minutes on the shared box); all five under slow
+    _check_differentiable([0, 3])
+
+
+@pytest.mark.slow
+def test_every_bound_differentiable_all_models():
+    _check_differentiable(range(5))
 
 
 def _mismatched(m, y, shift=5.0, inflation=0.01):
