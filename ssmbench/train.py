@@ -112,6 +112,7 @@ class TrainResult:
     best_val: float | None = None
     skipped_steps: int = 0
     step_times: list[float] = field(default_factory=list)
+    memory_bytes: int | None = None  # XLA buffer assignment of the compiled step (args+out+temps)
 
     @property
     def median_step_s(self) -> float:
@@ -152,6 +153,12 @@ def _batch_size(data: Any) -> int:
             f"every array in data must have the same leading (batch) size, got {sizes}"
         )
     return sizes.pop()
+
+
+def _step_memory(compiled: Any) -> int | None:
+    from .timing import _memory
+
+    return _memory(compiled)[0]
 
 
 class ProgressBar:
@@ -202,7 +209,9 @@ def train(
     opt_state = opt.init(trainable)
     k_steps, k_eval = jax.random.split(key)
 
-    def step(trainable, opt_state, step_idx, data):
+    # the key and the data are arguments, not closure constants, so that the compiled step is the
+    # same program for every seed (JAX's persistent compilation cache can then reuse it)
+    def step(trainable, opt_state, step_idx, k_steps, data):
         k = jax.random.fold_in(k_steps, step_idx)
         if config.batch_size is not None:
             k_idx, k = jax.random.split(k)
@@ -225,8 +234,10 @@ def train(
         return trainable, opt_state, loss, aux, finite
 
     t0 = time.perf_counter()
-    compiled = jax.jit(step).lower(trainable, opt_state, jnp.asarray(0, jnp.int32), data).compile()
+    i0 = jnp.asarray(0, jnp.int32)
+    compiled = jax.jit(step).lower(trainable, opt_state, i0, k_steps, data).compile()
     compile_s = time.perf_counter() - t0
+    memory_bytes = _step_memory(compiled)
 
     log: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []
@@ -262,7 +273,7 @@ def train(
     for i in range(config.steps):
         t = time.perf_counter()
         trainable, opt_state, loss, aux, finite = compiled(
-            trainable, opt_state, jnp.asarray(i, jnp.int32), data
+            trainable, opt_state, jnp.asarray(i, jnp.int32), k_steps, data
         )
         jax.block_until_ready((trainable, loss))
         dt = time.perf_counter() - t
@@ -308,6 +319,7 @@ def train(
         best_val=None if best_step is None else best_val,
         skipped_steps=skipped,
         step_times=step_times,
+        memory_bytes=memory_bytes,
     )
 
 
