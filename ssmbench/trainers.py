@@ -83,6 +83,7 @@ __all__ = [
     "lv_experiment",
     "speed_experiment",
     "plot_curves",
+    "comparison_table",
 ]
 
 METHODS = ("vae", "iwae", "fivo", "pvmc", "pvmc-truncated")
@@ -146,13 +147,16 @@ def method_bound(
         return lz, out
     if method in ("pvmc", "pvmc-truncated", "pvmc-seq", "pvmc-assoc"):
         path = {"pvmc-seq": "sequential", "pvmc-assoc": "associative"}.get(method, pvmc_path())
-        lz, d = pvmc(key, model, proposal, y, N, method=path, smoothing=smoothing,
-                     truncated=method == "pvmc-truncated")  # fmt: skip
-        if smoothing:
-            return lz, {"ess": jnp.mean(d["ess"]), "means": d["smoothed_means"]}
-        la = d.get("log_alpha")
-        if la is None:
-            return lz, {"ess": jnp.asarray(jnp.nan, lz.dtype)}
+        truncated = method == "pvmc-truncated"
+        # the truncated variant's per-t weights come with smoothing=True at no extra pass
+        lz, d = pvmc(key, model, proposal, y, N, method=path, smoothing=smoothing or truncated,
+                     truncated=truncated)  # fmt: skip
+        if smoothing or truncated:
+            out = {"ess": jnp.mean(d["ess"])}
+            if smoothing:
+                out["means"] = d["smoothed_means"]
+            return lz, out
+        la = d["log_alpha"]
         # ESS of the forward (filtering-like) weights alpha_t, averaged over t
         ess = jnp.exp(2 * jax.nn.logsumexp(la, 1) - jax.nn.logsumexp(2 * la, 1))
         return lz, {"ess": jnp.mean(ess)}
@@ -688,10 +692,75 @@ def plot_curves(run_dir: str, out_dir: str | None = None) -> list[str]:
     return paths
 
 
-if __name__ == "__main__":  # python -m ssmbench.trainers plot RUN_DIR [OUT_DIR]
+_TABLE_METRICS = {
+    "lgssm": ["gap", "heldout_ll", "smoothed_rmse", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+    "lgssm-long": ["gap", "heldout_ll", "smoothed_rmse", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+    "sv": ["heldout_smc", "true_bound", "heldout_bound", "phi", "sigma", "time_per_step", "time_to_target", "steps"],
+    "lv": ["test_state_mse", "heldout_smc", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+}  # fmt: skip
+
+
+def comparison_table(run_dir: str) -> str:
+    """Markdown tables (mean ± std over seeds, per experiment and method) of a run's key metrics,
+    and the speed ratios per (T, N)."""
+    import pandas as pd
+
+    df = pd.read_csv(os.path.join(run_dir, "table.csv"))
+    df = df[df["metric"] != "curve_heldout"]
+    df = df.assign(value=pd.to_numeric(df["value"], errors="coerce"))
+    out = []
+    for exp, metrics in _TABLE_METRICS.items():
+        g = df[(df["experiment"] == exp) & df["metric"].isin(metrics)]
+        if g.empty:
+            continue
+        stats = g.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
+        methods = [m for m in METHODS if m in stats.index.get_level_values(0)]
+        out.append(f"**{exp}** (mean ± std over seeds; n = seeds)\n")
+        out.append("| method | " + " | ".join(metrics) + " |")
+        out.append("|---" * (len(metrics) + 1) + "|")
+        for m in methods:
+            cells = []
+            for k in metrics:
+                if (m, k) in stats.index:
+                    r = stats.loc[(m, k)]
+                    sd = "" if not np.isfinite(r["std"]) else f" ± {r['std']:.3g}"
+                    cells.append(f"{r['mean']:.4g}{sd} (n={int(r['count'])})")
+                else:
+                    cells.append("—")
+            out.append(f"| {m} | " + " | ".join(cells) + " |")
+        pf = df[(df["experiment"] == exp) & (df["metric"] == "pvmc_minus_fivo")]["value"]
+        if len(pf):
+            out.append(
+                f"\npvmc − fivo (paired, per seed): {', '.join(f'{v:.4f}' for v in pf)}; "
+                f"mean {pf.mean():.4f}, std {pf.std():.4f}\n"
+            )
+        out.append("")
+    sp = df[df["experiment"] == "speed"]
+    if not sp.empty:
+        out.append("**speed** (FIVO vs PVMC, LGSSM; seconds; ratio = FIVO / PVMC)\n")
+        out.append("| T | N | fivo s/step | pvmc s/step | pvmc-seq s/step | pvmc-assoc s/step | ratio s/step | fivo time to target | pvmc time to target | ratio time to target |")  # fmt: skip
+        out.append("|---" * 10 + "|")
+
+        def val(g, metric, method):
+            v = g[(g["metric"] == metric) & (g["method"] == method)]["value"]
+            return f"{v.median():.4g}" if len(v) else "—"
+
+        for (T, N), g in sp.groupby(["T", "N"]):
+            out.append(
+                f"| {T} | {N} | {val(g, 'time_per_step', 'fivo')} | {val(g, 'time_per_step', 'pvmc')} | "
+                f"{val(g, 'time_per_step', 'pvmc-seq')} | {val(g, 'time_per_step', 'pvmc-assoc')} | "
+                f"{val(g, 'ratio_time_per_step', 'fivo/pvmc')} | {val(g, 'time_to_target', 'fivo')} | "
+                f"{val(g, 'time_to_target', 'pvmc')} | {val(g, 'ratio_time_to_target', 'fivo/pvmc')} |"
+            )
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # python -m ssmbench.trainers plot|table RUN_DIR [OUT_DIR]
     if len(sys.argv) >= 3 and sys.argv[1] == "plot":
         for p_ in plot_curves(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None):
             print(p_)
+    elif len(sys.argv) >= 3 and sys.argv[1] == "table":
+        print(comparison_table(sys.argv[2]))
     else:
-        print("usage: python -m ssmbench.trainers plot RUN_DIR [OUT_DIR]", file=sys.stderr)
+        print("usage: python -m ssmbench.trainers plot|table RUN_DIR [OUT_DIR]", file=sys.stderr)
         sys.exit(2)
