@@ -213,6 +213,11 @@ def exact_ll_per_step(model: LGSSM, y: jax.Array) -> jax.Array:
 
 
 @eqx.filter_jit
+def _rts_means(model: LGSSM, y: jax.Array) -> jax.Array:
+    return jax.vmap(lambda yy: rts_smoother(model, yy).smoothed_means)(y)
+
+
+@eqx.filter_jit
 def smc_eval_per_step(model: SSM, key: jax.Array, y: jax.Array, num_particles: int) -> jax.Array:
     """The common evaluator of non-linear tasks: a bootstrap particle filter with
     ``num_particles`` particles under ``model``; mean over sequences of log Z-hat / T."""
@@ -422,7 +427,7 @@ def lgssm_experiment(
         model, q = res.params
         ll = float(exact_ll_per_step(model, y_test))
         lz, d = _mean_bound(method, (model, q), k_eval, y_test, N, smoothing=True)
-        rts = jax.vmap(lambda y, m=model: rts_smoother(m, y).smoothed_means)(y_test)
+        rts = _rts_means(model, y_test)
         rmse = float(jnp.sqrt(jnp.mean((d["means"] - rts) ** 2)))
         rows += [
             {"metric": "heldout_ll", "value": ll, "method": method, **extra},

@@ -111,6 +111,7 @@ def test_neural_lotka_volterra_densities():
     assert float(m.emission_log_prob(x, y, c)) == pytest.approx(want, rel=1e-5)
 
 
+@pytest.mark.slow  # ~45 s of CPU (six compiled programs); run with -m slow
 def test_lgssm_experiment_end_to_end_improves_heldout():
     rows = lgssm_experiment(seed=0, T=10, N=4, steps=30, hidden=8, n_train=4, n_val=2, n_test=2,
                             eval_every=10, patience=100, methods=["vae", "fivo", "pvmc"])  # fmt: skip
