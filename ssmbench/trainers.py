@@ -342,7 +342,7 @@ def _common_rows(method: str, res: TrainResult, extra: dict[str, Any]) -> list[d
     out = [{"metric": m, "value": float(v), "method": method, **extra} for m, v in rows]
     for e in res.evals:
         out.append({"metric": "curve_heldout", "value": e["heldout"], "method": method,
-                    "step": int(e["step"]), "wall_s": float(e["wall_s"]), **extra})  # fmt: skip
+                    "step": int(e["step"]), "train_s": float(e["wall_s"]), **extra})  # fmt: skip
     return out
 
 
@@ -657,30 +657,41 @@ def speed_experiment(
 # plots: held-out metric vs training wall time, per task and method
 # -------------------------------------------------------------------------------------------------
 def plot_curves(run_dir: str, out_dir: str | None = None) -> list[str]:
-    """Draw ``curve_heldout`` against ``wall_s`` per method (one PNG per experiment and grid
+    """Draw ``curve_heldout`` against ``train_s`` (training wall time) per method (one PNG per experiment and grid
     point, seeds as separate thin lines) from a run directory's ``table.csv``."""
     import matplotlib
 
     matplotlib.use("Agg")
+    # read the rows from records.jsonl: the table's ``wall_s`` column is the runner's cell time
+    import json
+
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    df = pd.read_csv(os.path.join(run_dir, "table.csv"))
-    df = df[df["metric"] == "curve_heldout"]
+    rows = []
+    with open(os.path.join(run_dir, "records.jsonl")) as fh:
+        for line in fh:
+            rec = json.loads(line)
+            for r in rec["rows"]:
+                if r["metric"] == "curve_heldout":
+                    t = r.get("train_s", r.get("wall_s"))
+                    rows.append({**rec["point"], **r, "seed": rec["seed"], "train_s": t,
+                                 "experiment": rec["experiment"]})  # fmt: skip
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return []
     out_dir = out_dir or run_dir
     paths = []
-    skip = {"cell_id", "seed", "status", "metric", "value", "method", "step", "wall_s", "backend",
-            "task", "pvmc_path", "run", "quick", "error", "of"}  # fmt: skip
     for exp, g in df.groupby("experiment"):
-        point_cols = [c for c in g.columns if c not in skip and g[c].nunique(dropna=True) > 1]
+        point_cols = [c for c in ("T", "N") if c in g.columns and g[c].nunique(dropna=True) > 1]
         groups = g.groupby(point_cols) if point_cols else [((), g)]
         for point, gp in groups:
             point = point if isinstance(point, tuple) else (point,)
             fig, ax = plt.subplots(figsize=(6, 4))
             for i, (method, gm) in enumerate(gp.groupby("method")):
                 for j, (_, gs) in enumerate(gm.groupby("seed")):
-                    gs = gs.sort_values("wall_s")
-                    ax.plot(gs["wall_s"], gs["value"].astype(float), color=f"C{i}", alpha=0.8,
+                    gs = gs.sort_values("train_s")
+                    ax.plot(gs["train_s"], gs["value"].astype(float), color=f"C{i}", alpha=0.8,
                             marker=".", label=method if j == 0 else None)  # fmt: skip
             ax.set_xscale("symlog", linthresh=0.1)
             ax.set_xlabel("training wall time (s, compile and evaluation excluded)")
