@@ -1,0 +1,177 @@
+"""Tests of the generic training loop (ssmbench.train): convergence against closed forms, the NaN
+guard, early stopping, minibatching, the log, and time-to-target against a brute-force loop."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ssmbench.train import TrainConfig, time_to_target, train
+
+
+class Linear(eqx.Module):
+    w: jax.Array
+    b: jax.Array
+    name: str = eqx.field(static=True, default="lin")
+
+
+def _regression(seed=0, n=64, d=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = X @ np.array([1.0, -2.0, 0.5])[:d] + 0.3 + 0.1 * rng.standard_normal(n)
+    return jnp.asarray(X), jnp.asarray(y)
+
+
+def _mse_loss(p, key, batch):
+    X, y = batch
+    r = X @ p.w + p.b - y
+    return jnp.mean(r**2), {"bound": -jnp.mean(r**2), "batch": jnp.asarray(X.shape[0], float)}
+
+
+def test_converges_to_least_squares():
+    X, y = _regression()
+    p0 = Linear(jnp.zeros(3), jnp.zeros(()))
+    cfg = TrainConfig(steps=600, learning_rate=5e-2, eval_every=1000, patience=None)
+    res = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(0), config=cfg)
+    # oracle: the closed-form least-squares solution (the loss is convex; Adam at lr 5e-2 for 600
+    # steps gets within 1e-3 on this well-conditioned problem)
+    Xa = np.concatenate([np.asarray(X), np.ones((X.shape[0], 1))], 1)
+    sol = np.linalg.lstsq(Xa, np.asarray(y), rcond=None)[0]
+    np.testing.assert_allclose(res.params.w, sol[:3], atol=1e-3)
+    np.testing.assert_allclose(res.params.b, sol[3], atol=1e-3)
+    assert res.params.name == "lin"  # static fields survive
+    assert not res.diverged and res.steps_done == 600 and res.skipped_steps == 0
+    assert res.compile_s > 0 and res.median_step_s > 0
+    walls = [r["wall_s"] for r in res.log]
+    assert all(b > a for a, b in zip(walls, walls[1:]))
+    assert math.isclose(res.train_wall_s, walls[-1], rel_tol=1e-9)
+    assert {"step", "loss", "wall_s", "step_s", "finite", "bound", "batch"} <= set(res.log[0])
+    assert res.log[0]["batch"] == 64  # the whole batch in one step
+
+
+def test_minibatch_inside_the_step():
+    X, y = _regression(n=40)
+    cfg = TrainConfig(steps=5, batch_size=8, eval_every=1000, patience=None)
+    res = train(_mse_loss, Linear(jnp.zeros(3), jnp.zeros(())), (X, y), key=jax.random.PRNGKey(1), config=cfg)  # fmt: skip
+    assert all(r["batch"] == 8 for r in res.log)
+    with pytest.raises(ValueError, match="batch_size"):
+        train(_mse_loss, Linear(jnp.zeros(3), jnp.zeros(())), (X, y), key=jax.random.PRNGKey(1),
+              config=TrainConfig(steps=1, batch_size=41))  # fmt: skip
+
+
+def test_nan_guard_records_divergence_and_keeps_params():
+    p0 = Linear(jnp.ones(3), jnp.zeros(()))
+
+    def loss(p, key, batch):
+        return jnp.sum(p.w) * jnp.nan, {}
+
+    cfg = TrainConfig(steps=50, max_bad_steps=3, eval_every=1000, patience=None)
+    res = train(loss, p0, jnp.zeros((4, 1)), key=jax.random.PRNGKey(0), config=cfg)
+    assert res.diverged and res.diverged_step == 3 and res.steps_done == 3
+    assert res.skipped_steps == 3
+    # the guard skipped every update: the parameters are the initial ones, finite
+    np.testing.assert_array_equal(res.final_params.w, p0.w)
+    assert not any(r["finite"] for r in res.log)
+
+
+def test_nan_guard_skips_intermittent_bad_steps_and_still_converges():
+    X, y = _regression()
+
+    def loss(p, key, batch):
+        val, aux = _mse_loss(p, key, batch)
+        bad = jax.random.uniform(key) < 0.2  # ~20% of steps produce an infinite gradient
+        # multiplicative, so that the good steps' gradients stay finite (no where-NaN trap)
+        return val * jnp.where(bad, jnp.inf, 1.0), aux
+
+    cfg = TrainConfig(steps=600, learning_rate=5e-2, max_bad_steps=20, eval_every=1000, patience=None)  # fmt: skip
+    res = train(loss, Linear(jnp.zeros(3), jnp.zeros(())), (X, y), key=jax.random.PRNGKey(3), config=cfg)  # fmt: skip
+    assert not res.diverged
+    assert 60 < res.skipped_steps < 200  # Binomial(600, 0.2): mean 120, sd ~10
+    assert np.all(np.isfinite(res.params.w))
+    Xa = np.concatenate([np.asarray(X), np.ones((X.shape[0], 1))], 1)
+    sol = np.linalg.lstsq(Xa, np.asarray(y), rcond=None)[0]
+    np.testing.assert_allclose(res.params.w, sol[:3], atol=1e-2)
+
+
+def test_early_stopping_keeps_best_params():
+    # the loss pushes w up forever; the validation score -(w - 1)^2 peaks at w = 1
+    p0 = Linear(jnp.zeros(1), jnp.zeros(()))
+
+    def loss(p, key, batch):
+        return -jnp.sum(p.w), {}
+
+    def eval_fn(p, key):
+        return {"val": -float((p.w[0] - 1.0) ** 2), "w": float(p.w[0])}
+
+    cfg = TrainConfig(steps=10_000, optimizer="sgd", learning_rate=0.01, grad_clip=None,
+                      eval_every=5, patience=3)  # fmt: skip
+    res = train(loss, p0, jnp.zeros((2, 1)), key=jax.random.PRNGKey(0), config=cfg, eval_fn=eval_fn)
+    # plain SGD moves w by exactly 0.01 per step: w = 0.01 * step; best eval at step 100 (w = 1)
+    assert res.stopped_early and res.best_step == 100
+    assert res.steps_done == 115  # three more evaluations without improvement
+    np.testing.assert_allclose(res.params.w, [1.0], atol=1e-9)
+    np.testing.assert_allclose(res.final_params.w, [1.15], atol=1e-9)
+    assert res.evals[0]["step"] == 0 and res.evals[-1]["step"] == 115
+    assert all(e["eval_s"] >= 0 for e in res.evals)
+
+
+def test_eval_fn_must_return_val():
+    with pytest.raises(ValueError, match="'val'"):
+        train(lambda p, k, b: (jnp.sum(p.w**2), {}), Linear(jnp.zeros(1), jnp.zeros(())),
+              jnp.zeros((2, 1)), key=jax.random.PRNGKey(0),
+              config=TrainConfig(steps=1), eval_fn=lambda p, k: {"x": 0.0})  # fmt: skip
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="eval_every"):
+        TrainConfig(eval_every=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        train(lambda p, k, b: (jnp.sum(p.w), {}), Linear(jnp.zeros(1), jnp.zeros(())),
+              jnp.zeros((2, 1)), key=jax.random.PRNGKey(0), config=TrainConfig(optimizer="lbfgs"))  # fmt: skip
+
+
+def _ttt_bruteforce(curves, fraction):
+    init = float(np.median([c[1][0] for c in curves.values()]))
+    best = max(c[1][-1] for c in curves.values())
+    target = init + fraction * (best - init)
+    out = {}
+    for m, (w, v) in curves.items():
+        out[m] = math.nan
+        for wi, vi in zip(w, v):
+            if vi >= target:
+                out[m] = float(wi)
+                break
+    return out, target
+
+
+def test_time_to_target_example():
+    curves = {"a": ([0, 1, 2, 3], [-10, -5, -2, -1]), "b": ([0, 2, 4], [-10, -1.2, -1.0]),
+              "c": ([0, 5], [-10, -9])}  # fmt: skip
+    times, target = time_to_target(curves)
+    assert target == pytest.approx(-10 + 0.95 * 9)
+    assert times["a"] == 3 and times["b"] == 2 and math.isnan(times["c"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["vae", "iwae", "fivo", "pvmc"]),
+        st.lists(st.floats(-100, 0), min_size=1, max_size=8),
+        min_size=1,
+    ),
+    st.floats(0.05, 1.0),
+)
+def test_time_to_target_matches_bruteforce(vals, fraction):
+    curves = {m: (np.cumsum(np.ones(len(v))), np.asarray(v)) for m, v in vals.items()}
+    got, target = time_to_target(curves, fraction=fraction)
+    want, want_target = _ttt_bruteforce(curves, fraction)
+    assert target == pytest.approx(want_target)
+    for m in curves:
+        assert (math.isnan(got[m]) and math.isnan(want[m])) or got[m] == want[m]

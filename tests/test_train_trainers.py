@@ -1,0 +1,132 @@
+"""Tests of the trainers (ssmbench.trainers): every method's bound and loss on a tiny LGSSM, the
+PVMC path choice (both paths give the same value), the VAE's ELBO through the IWAE draws, the
+learned-drift Lotka-Volterra densities against scipy, and a tiny end-to-end experiment."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from ssmbench.prob import elbo, iwae
+from ssmbench.tasks.ssm_data import lgssm_task
+from ssmbench.trainers import (
+    METHODS,
+    NeuralLotkaVolterra,
+    init_lgssm,
+    lgssm_experiment,
+    make_loss,
+    make_proposal,
+    method_bound,
+    pvmc_path,
+    true_lgssm,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    task = lgssm_task(8, seed=0, n_train=3, n_val=1, n_test=1, state_dim=2, obs_dim=2)
+    model = init_lgssm(jax.random.PRNGKey(0), 2, 2)
+    return task, model
+
+
+def test_pvmc_path_by_backend():
+    assert pvmc_path("cpu") == "sequential"
+    assert pvmc_path("gpu") == "associative" and pvmc_path("tpu") == "associative"
+    assert pvmc_path() == ("sequential" if jax.default_backend() == "cpu" else "associative")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_bound_and_gradient(tiny, method):
+    task, model = tiny
+    q = make_proposal(method, 2, 2, 8, key=jax.random.PRNGKey(1))
+    batch = jnp.asarray(task.y_train, jnp.float32)
+    loss = make_loss(method, 4)
+
+    @eqx.filter_jit  # one compile: the bound of one sequence, and the loss with its gradient
+    def run(params, y0):
+        lz, d = method_bound(method, jax.random.PRNGKey(2), params[0], params[1], y0, 4)
+        (val, aux), g = eqx.filter_value_and_grad(loss, has_aux=True)(
+            params, jax.random.PRNGKey(3), batch
+        )
+        return lz, d["ess"], val, aux, g
+
+    y0 = batch[0]
+    lz, ess, val, aux, g = run((model, q), y0)
+    assert jnp.isfinite(lz)
+    if method != "pvmc-truncated":
+        # a lower bound in expectation; one draw on a T = 8 sequence is far from exceeding the
+        # exact value by 5 nats
+        assert float(lz) < float(true_lgssm(task.params).log_likelihood(y0)) + 5.0
+    assert 1.0 - 1e-4 <= float(ess) <= 4.0 + 1e-4
+    assert jnp.isfinite(val) and math.isclose(float(val), -float(aux["bound"]), rel_tol=1e-6)
+    leaves = jax.tree.leaves(eqx.filter(g, eqx.is_inexact_array))
+    assert leaves and all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
+    # the loss reaches the model's parameters (not only the proposal's)
+    assert float(jnp.sum(jnp.abs(g[0].A))) > 0
+
+
+def test_pvmc_paths_agree(tiny):
+    task, model = tiny
+    q = make_proposal("pvmc", 2, 2, 8, key=jax.random.PRNGKey(1))
+    y = jnp.asarray(task.y_train[0], jnp.float32)
+    k = jax.random.PRNGKey(5)
+    a, _ = method_bound("pvmc-seq", k, model, q, y, 8)
+    b, _ = method_bound("pvmc-assoc", k, model, q, y, 8)
+    # same particles, two reductions (exact logsumexp scan vs shifted exp-matmul in float32)
+    assert float(a) == pytest.approx(float(b), abs=1e-3)
+
+
+def test_vae_smoothing_path_is_the_same_elbo(tiny):
+    # with smoothing=True the VAE's ELBO is taken from the IWAE draws: the same number as elbo()
+    task, model = tiny
+    q = make_proposal("vae", 2, 2, 8, key=jax.random.PRNGKey(1))
+    y = jnp.asarray(task.y_train[0], jnp.float32)
+    k = jax.random.PRNGKey(7)
+    a, da = method_bound("vae", k, model, q, y, 5)
+    b, db = method_bound("vae", k, model, q, y, 5, smoothing=True)
+    assert float(a) == pytest.approx(float(b), rel=1e-6)
+    assert float(a) == pytest.approx(float(elbo(k, model, q, y, 5)[0]), rel=1e-6)
+    assert float(da["ess"]) == pytest.approx(float(db["ess"]), rel=1e-5)
+    assert float(iwae(k, model, q, y, 5)[0]) >= float(a) - 1e-5  # IWAE >= ELBO on the same draws
+    assert db["means"].shape == (8, 2)
+
+
+def test_neural_lotka_volterra_densities():
+    m = NeuralLotkaVolterra(8, key=jax.random.PRNGKey(0), dt=0.01, obs_scale=10.0)
+    x_prev = jnp.array([0.1, 0.5], jnp.float32)
+    x = jnp.array([0.12, 0.45], jnp.float32)
+    c = jnp.zeros((0,), jnp.float32)
+    mean = x_prev + m.drift(x_prev) * 0.01
+    sd = 0.5 * math.sqrt(0.01)
+    want = scipy.stats.norm.logpdf(np.asarray(x), np.asarray(mean), sd).sum()
+    assert float(m.transition_log_prob(x_prev, x, c)) == pytest.approx(want, rel=1e-5)
+    y = jnp.array([3.0, 17.0], jnp.float32)
+    want = scipy.stats.poisson.logpmf(np.asarray(y), 10.0 * np.exp(np.asarray(x))).sum()
+    assert float(m.emission_log_prob(x, y, c)) == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.slow  # ~45 s of CPU (six compiled programs); run with -m slow
+def test_lgssm_experiment_end_to_end_improves_heldout():
+    rows = lgssm_experiment(seed=0, T=10, N=4, steps=30, hidden=8, n_train=4, n_val=2, n_test=2,
+                            eval_every=10, patience=100, methods=["vae", "fivo", "pvmc"])  # fmt: skip
+    by = {(r["metric"], r["method"]): r["value"] for r in rows if r["metric"] != "curve_heldout"}
+    for m in ("vae", "fivo", "pvmc"):
+        assert by[("diverged", m)] == 0 and by[("steps", m)] == 30
+        assert math.isfinite(by[("heldout_ll", m)]) and by[("time_per_step", m)] > 0
+        assert by[("gap", m)] == pytest.approx(by[("true_ll", m)] - by[("heldout_ll", m)])
+        curve = sorted(
+            (r["step"], r["value"]) for r in rows
+            if r["metric"] == "curve_heldout" and r["method"] == m
+        )  # fmt: skip
+        assert [s for s, _ in curve] == [0, 10, 20, 30]
+        # training from a poor initialisation improves the exact held-out log-likelihood
+        assert max(v for _, v in curve[1:]) > curve[0][1]
+    assert any(r["metric"] == "target_heldout" for r in rows)
+    reached = [r for r in rows if r["metric"] == "reached_target"]
+    assert len(reached) == 3 and any(r["value"] == 1.0 for r in reached)
