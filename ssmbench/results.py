@@ -324,6 +324,15 @@ def write_plots(run_dir: str | Path, plots: list[Any], table: pd.DataFrame) -> l
             if k in df.columns:
                 wanted = v if isinstance(v, list) else [v]
                 df = df[df[k].isin(wanted)]
+        if p.logy:
+            df = df[df["value"] > 0]
+        if p.logx and p.x in df.columns:
+            df = df[pd.to_numeric(df[p.x], errors="coerce") > 0]
+        if df.empty:
+            sys.stderr.write(
+                f"note: plot {i} ({p.experiment}: {p.y} vs {p.x}) has no data to draw\n"
+            )
+            continue
         fig, ax = plt.subplots(figsize=(6, 4))
         groups = df.groupby(p.hue, sort=True) if p.hue and p.hue in df.columns else [(None, df)]
         for label, g in groups:
