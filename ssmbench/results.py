@@ -220,7 +220,8 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-_META_COLS = {
+#: Columns of the long table that are not parameters or extra result columns.
+META_COLUMNS = _META_COLS = {
     "experiment",
     "cell_id",
     "seed",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import checks as _checks
 from .results import (
+    META_COLUMNS,
     atomic_write,
     capture_env,
     read_records,
@@ -44,26 +45,7 @@ __all__ = [
 ]
 
 #: Columns the runner writes itself; an experiment's extra result columns may not use them.
-RESERVED_COLUMNS = frozenset(
-    {
-        "experiment",
-        "cell_id",
-        "seed",
-        "metric",
-        "value",
-        "status",
-        "status_detail",
-        "wall_s",
-        "quick",
-        "suite",
-        "git_commit",
-        "git_dirty",
-        "jax",
-        "jaxlib",
-        "device",
-        "date",
-    }
-)
+RESERVED_COLUMNS = frozenset(META_COLUMNS)
 
 
 @dataclass
