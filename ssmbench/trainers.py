@@ -54,6 +54,7 @@ from .prob import (
     BootstrapProposal,
     ConvProposal,
     FilteringProposal,
+    LotkaVolterra,
     SmoothingProposal,
     StochasticVolatility,
     elbo,
@@ -277,12 +278,9 @@ class NeuralLotkaVolterra(SSM):
     def transition_dist(self, x_prev, c):
         return x_prev + self.drift(x_prev) * self.dt, jnp.exp(self.log_sigma) * math.sqrt(self.dt)
 
-    def emission_log_prob(self, x, y, c):
-        lr = math.log(self.obs_scale) + x
-        return jnp.sum(y * lr - jnp.exp(lr) - jax.scipy.special.gammaln(y + 1))
-
-    def emission_sample(self, key, x, c):
-        return jax.random.poisson(key, self.obs_scale * jnp.exp(x)).astype(x.dtype)
+    # The same Poisson observation model on log-populations as the simulator's.
+    emission_log_prob = LotkaVolterra.emission_log_prob
+    emission_sample = LotkaVolterra.emission_sample
 
 
 # -------------------------------------------------------------------------------------------------
