@@ -50,13 +50,14 @@ __all__ = [
     "WORKLOADS",
     "SCAN_METHODS",
     "forward_backward",
+    "selective_scan_plain",
     "selective_scan_remat",
     "throughput",
     "summarise",
 ]
 
 #: Methods that compete for "auto" (explicit scan strategies / modes). Other methods of a
-#: workload (e.g. ``"remat"``) are variants with a different memory/time trade-off, reported
+#: workload (``"plain"``, ``"remat"``) are variants with a different memory/time trade-off, reported
 #: side by side but not counted as candidates for the best explicit method.
 SCAN_METHODS = ("sequential", "associative", "chunked", "conv", "recurrent")
 
@@ -90,6 +91,71 @@ class WorkloadSpec:
 # --------------------------------------------------------------------------------------------
 
 
+def _plain_selective(u, dt, A, B, C, x0):
+    """The textbook selective scan: one ``lax.scan`` step per time step, readout inside the
+    step, no custom VJP. Differentiating it stores every (d, n) state: O(L d n) memory."""
+
+    def step(x, inp):
+        u_t, dt_t, b_t, c_t = inp
+        x = jnp.exp(dt_t[:, None] * A) * x + (dt_t * u_t)[:, None] * b_t[None, :]
+        return x, x @ c_t
+
+    return jax.lax.scan(step, x0, (u, dt, B, C))
+
+
+def _check_selective_args(name, u, delta, A, B, C):
+    if u.ndim != 2:
+        raise ValueError(f"u must have shape (L, d), got {u.shape}")
+    L, d = u.shape
+    if B.shape != (L, A.shape[1]) or C.shape != (L, A.shape[1]):
+        raise ValueError(
+            f"{name} needs input-dependent B, C of shape (L, n)=({L}, {A.shape[1]}),"
+            f" got B {B.shape}, C {C.shape}"
+        )
+    if delta.shape != (L, d):
+        raise ValueError(f"delta must have shape (L, d)=({L}, {d}), got {delta.shape}")
+
+
+def _gate(y, u, D, z):
+    if D is not None:
+        y = y + u * D.astype(y.dtype)
+    if z is not None:
+        y = y * jax.nn.silu(z.astype(y.dtype))
+    return y
+
+
+def _softplus_dt(u, delta, delta_bias, delta_softplus):
+    dt = delta.astype(u.dtype)
+    if delta_bias is not None:
+        dt = dt + delta_bias.astype(u.dtype)
+    return jax.nn.softplus(dt) if delta_softplus else dt
+
+
+def selective_scan_plain(
+    u: Float[Array, "L d"],
+    delta: Float[Array, "L d"],
+    A: Float[Array, "d n"],
+    B: Float[Array, "L n"],
+    C: Float[Array, "L n"],
+    D: Float[Array, " d"] | None = None,
+    z: Float[Array, "L d"] | None = None,
+    delta_bias: Float[Array, " d"] | None = None,
+    delta_softplus: bool = True,
+) -> Float[Array, "L d"]:
+    """The baseline for memory: a per-step ``lax.scan`` differentiated by plain autodiff.
+
+    Same semantics as :func:`ssmbench.scan.selective_scan` (real A, input-dependent B and C).
+    Its forward pass holds one state, but reverse mode stores all L of them, O(L d n); the
+    library's sequential path (chunk-recomputing VJP) and :func:`selective_scan_remat` exist to
+    avoid exactly that.
+    """
+    _check_selective_args("selective_scan_plain", u, delta, A, B, C)
+    dt = _softplus_dt(u, delta, delta_bias, delta_softplus)
+    x0 = jnp.zeros((u.shape[1], A.shape[1]), jnp.result_type(u, A, B, C))
+    _, y = _plain_selective(u, dt, A, B, C, x0)
+    return _gate(y.astype(u.dtype), u, D, z)
+
+
 def selective_scan_remat(
     u: Float[Array, "L d"],
     delta: Float[Array, "L d"],
@@ -103,33 +169,21 @@ def selective_scan_remat(
     *,
     chunk: int = 128,
 ) -> Float[Array, "L d"]:
-    """:func:`ssmbench.scan.selective_scan` (sequential) with states rematerialised per chunk.
+    """:func:`selective_scan_plain` with ``jax.checkpoint`` over chunks: the generic recipe.
 
     The sequence is cut into chunks of ``chunk`` steps; an outer ``lax.scan`` carries the
-    (d, n) state across chunks and its body, the sequential selective scan of one chunk, is
-    wrapped in ``jax.checkpoint``. Reverse mode then stores only the chunk-boundary states
+    (d, n) state across chunks and its body, the per-step scan of one chunk, is wrapped in
+    ``jax.checkpoint``. Reverse mode then stores only the chunk-boundary states
     (``L/chunk * d * n``) and the (L, d)-sized inputs, and recomputes one chunk's states at a
-    time in the backward pass: ``O(L d + (L/chunk + chunk) d n)`` memory instead of the
-    ``O(L d n)`` of differentiating the plain ``lax.scan``, for about one extra forward pass.
-    ``chunk ~ sqrt(L)`` minimises the state term. Same semantics and output as the plain call.
+    time: ``O(L d + (L/chunk + chunk) d n)`` memory for about one extra forward pass.
+    ``chunk ~ sqrt(L)`` minimises the state term. (The library's own sequential path gets the
+    same memory from a hand-written VJP; this variant shows what autodiff alone gives.)
     """
-    if u.ndim != 2:
-        raise ValueError(f"u must have shape (L, d), got {u.shape}")
-    L, d = u.shape
-    if B.shape != (L, A.shape[1]) or C.shape != (L, A.shape[1]):
-        raise ValueError(
-            f"selective_scan_remat needs input-dependent B, C of shape (L, n)=({L}, {A.shape[1]}),"
-            f" got B {B.shape}, C {C.shape}"
-        )
-    if delta.shape != (L, d):
-        raise ValueError(f"delta must have shape (L, d)=({L}, {d}), got {delta.shape}")
+    _check_selective_args("selective_scan_remat", u, delta, A, B, C)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    dt = delta.astype(u.dtype)
-    if delta_bias is not None:
-        dt = dt + delta_bias.astype(u.dtype)
-    if delta_softplus:
-        dt = jax.nn.softplus(dt)
+    L, d = u.shape
+    dt = _softplus_dt(u, delta, delta_bias, delta_softplus)
     c = min(chunk, L)
     nc = -(-L // c)
     pad = nc * c - L
@@ -137,34 +191,13 @@ def selective_scan_remat(
     def chunks(v):  # zero padding at the end: delta = 0 is the identity step, u = 0 adds nothing
         return jnp.pad(v, [(0, pad), (0, 0)]).reshape(nc, c, v.shape[1])
 
-    sdtype = jnp.result_type(u, A, B, C)
-
     @jax.checkpoint
     def body(x, inp):
-        u_k, dt_k, b_k, c_k = inp
-        y_k, x = selective_scan(
-            u_k,
-            dt_k,
-            A,
-            b_k,
-            c_k,
-            delta_softplus=False,
-            method="sequential",
-            selective_B=True,
-            selective_C=True,
-            h0=x,
-            return_state=True,
-        )
-        return x, y_k
+        return _plain_selective(*inp[:2], A, *inp[2:], x)
 
-    x0 = jnp.zeros((d, A.shape[1]), sdtype)
+    x0 = jnp.zeros((d, A.shape[1]), jnp.result_type(u, A, B, C))
     _, y = jax.lax.scan(body, x0, (chunks(u), chunks(dt), chunks(B), chunks(C)))
-    y = y.reshape(nc * c, d)[:L]
-    if D is not None:
-        y = y + u * D.astype(y.dtype)
-    if z is not None:
-        y = y * jax.nn.silu(z.astype(y.dtype))
-    return y
+    return _gate(y.reshape(nc * c, d)[:L].astype(u.dtype), u, D, z)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,6 +227,11 @@ def _build_selective(key, *, L, d, n, batch, method):
 
         def one(u, delta, A, B, C, D, z, bias):
             return selective_scan_remat(u, delta, A, B, C, D, z, bias, chunk=chunk)
+
+    elif method == "plain":
+
+        def one(u, delta, A, B, C, D, z, bias):
+            return selective_scan_plain(u, delta, A, B, C, D, z, bias)
 
     else:
 
@@ -288,7 +326,7 @@ def _build_lcde(key, *, L, d, n, batch, method):
 
 WORKLOADS: dict[str, WorkloadSpec] = {
     "selective_scan": WorkloadSpec(
-        ("auto", "sequential", "associative", "chunked", "remat"),
+        ("auto", "sequential", "associative", "chunked", "plain", "remat"),
         _build_selective,
         "Mamba-shaped selective scan (u, delta: (L, d); A: (d, n); B, C: (L, n); D, z)",
     ),

@@ -5,8 +5,9 @@
   programs get more calls; memory figures come from XLA's buffer assignment.
 - throughput: every (method, length, pass) is measured; derived rows (speed-ups, exponent,
   backward/forward) are computed correctly; the memory guard skips without running.
-- selective_scan_remat: same values and gradients as the plain scan (oracle), and less XLA
-  temporary memory for forward+backward.
+- selective_scan_plain / selective_scan_remat: same values and gradients as the library's
+  sequential scan (whose backward is a hand-written VJP); the plain scan's reverse mode holds
+  the (L, d, n) states, the library's and the remat variant's do not.
 - the suite file parses, and its checks refer to metrics the experiment produces.
 """
 
@@ -26,6 +27,7 @@ from ssmbench.scan import selective_scan
 from ssmbench.throughput import (
     SCAN_METHODS,
     WORKLOADS,
+    selective_scan_plain,
     selective_scan_remat,
     summarise,
     throughput,
@@ -228,19 +230,21 @@ def _sel_inputs(L=50, d=3, n=4, dtype=jnp.float64):
 
 
 @pytest.mark.parametrize("chunk", [7, 64])
-def test_remat_matches_plain_scan_values_and_gradients(chunk):
+def test_variants_match_library_values_and_gradients(chunk):
     args = _sel_inputs()  # L = 50: chunk 7 needs padding (8 chunks), 64 > L (one chunk)
 
     def loss(f):
         return lambda *a: jnp.sum(jnp.sin(f(*a)))
 
-    plain = lambda *a: selective_scan(*a, method="sequential")  # noqa: E731
+    lib = lambda *a: selective_scan(*a, method="sequential", chunk_size=chunk)  # noqa: E731
+    plain = selective_scan_plain
     remat = lambda *a: selective_scan_remat(*a, chunk=chunk)  # noqa: E731
-    np.testing.assert_allclose(remat(*args), plain(*args), rtol=1e-12, atol=1e-12)
-    g1 = jax.grad(loss(plain), argnums=tuple(range(8)))(*args)
-    g2 = jax.grad(loss(remat), argnums=tuple(range(8)))(*args)
-    for a, b in zip(g1, g2):  # float64: only summation order differs
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+    g0 = jax.grad(loss(lib), argnums=tuple(range(8)))(*args)
+    for f in (plain, remat):
+        np.testing.assert_allclose(f(*args), lib(*args), rtol=1e-12, atol=1e-12)
+        g = jax.grad(loss(f), argnums=tuple(range(8)))(*args)
+        for a, b in zip(g, g0):  # float64: only summation order differs
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
 def test_remat_lowers_backward_memory():
@@ -251,17 +255,21 @@ def test_remat_lowers_backward_memory():
     def grad_of(f):
         return jax.grad(lambda *a: jnp.sum(f(*a) ** 2), argnums=(0, 1, 2, 3, 4))
 
-    plain = timing.compile_fn(grad_of(lambda *a: selective_scan(*a, method="sequential")), *args)
+    plain = timing.compile_fn(grad_of(selective_scan_plain), *args)
     remat = timing.compile_fn(grad_of(lambda *a: selective_scan_remat(*a, chunk=32)), *args)
+    lib = timing.compile_fn(grad_of(lambda *a: selective_scan(*a, method="sequential")), *args)
     # plain reverse mode keeps the (L, d, n) states: at least L*d*n*4 bytes of temporaries
     assert plain.xla_temp_bytes >= L * d * n * 4
     assert remat.xla_temp_bytes < plain.xla_temp_bytes / 2
+    assert lib.xla_temp_bytes < plain.xla_temp_bytes / 2
 
 
 def test_remat_rejects_bad_shapes():
     u, delta, A, B, C, D, z, bias = _sel_inputs()
     with pytest.raises(ValueError, match="B, C"):
         selective_scan_remat(u, delta, A, A, C)
+    with pytest.raises(ValueError, match="B, C"):
+        selective_scan_plain(u, delta, A, A, C)
     with pytest.raises(ValueError, match="chunk"):
         selective_scan_remat(u, delta, A, B, C, chunk=0)
 
