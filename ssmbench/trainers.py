@@ -31,6 +31,9 @@ Experiments (keyword-only, all randomness from ``seed``):
   N = 1024 particles under each learned model.
 - :func:`lv_experiment`: Lotka-Volterra with Poisson counts and a learned MLP drift,
   semi-supervised (-bound + lambda * state MSE on the labelled half of the training sequences).
+- :func:`chorales_experiment`: a Bernoulli-emission SRNN (or DMM) on music21's Bach chorales as an
+  88-key binary piano roll in eighth-note frames (:mod:`ssmbench.tasks.chorales`); held-out NLL
+  per frame by a common bootstrap SMC with N = 1024. Needs the optional ``music21``.
 - :func:`speed_experiment`: FIVO vs PVMC on the LGSSM at a given (T, N): time per step of each
   (and of both PVMC paths), and time to target within a fixed step budget; ratios FIVO / PVMC.
 """
@@ -50,9 +53,11 @@ import numpy as np
 
 from .prob import (
     LGSSM,
+    SRNN,
     SSM,
     BootstrapProposal,
     ConvProposal,
+    DeepMarkovModel,
     FilteringProposal,
     LotkaVolterra,
     SmoothingProposal,
@@ -64,6 +69,7 @@ from .prob import (
     rts_smoother,
     smc,
 )
+from .tasks.chorales import PianoRollTask, chorale_task
 from .tasks.ssm_data import (
     SequenceTask,
     lgssm_task,
@@ -82,6 +88,7 @@ __all__ = [
     "lgssm_experiment",
     "sv_experiment",
     "lv_experiment",
+    "chorales_experiment",
     "speed_experiment",
     "plot_curves",
     "comparison_table",
@@ -293,7 +300,7 @@ def _progress() -> bool:
 def _fit(
     method: str,
     model: SSM,
-    task: SequenceTask,
+    task: SequenceTask | PianoRollTask,
     *,
     key: jax.Array,
     N: int,
@@ -307,7 +314,7 @@ def _fit(
     common evaluator on the validation split (the same rule for every method); every evaluation
     also logs it on the test split (``heldout``, the curves)."""
     k_q, k_train = jax.random.split(key)
-    q = make_proposal(method, task.state_dim, task.obs_dim, hidden, key=k_q)
+    q = make_proposal(method, model.state_dim, model.obs_dim, hidden, key=k_q)
     y_tr = jnp.asarray(task.y_train, _DTYPE)
     if supervised_weight > 0:
         lab = (jnp.arange(y_tr.shape[0]) < n_labelled).astype(_DTYPE)
@@ -592,6 +599,126 @@ def lv_experiment(
     return rows
 
 
+def init_piano_roll_model(
+    key: jax.Array,
+    y_train: jax.Array,
+    *,
+    kind: Literal["srnn", "dmm"] = "srnn",
+    state_dim: int = 8,
+    hidden: int = 32,
+) -> SSM:
+    """The common initialisation of the piano-roll model: a Bernoulli-emission SRNN (GRU over
+    the previous frame + stochastic layer) or DMM, float32, with the emission's output bias set
+    to the logit of each key's training frequency (clipped to [1e-3, 1 - 1e-3]), so that every
+    method starts from the independent-keys baseline instead of p = 1/2 per key."""
+    obs_dim = y_train.shape[-1]
+    if kind == "srnn":
+        model = SRNN(state_dim, obs_dim, hidden, key=key, dtype=_DTYPE, emission="bernoulli")
+    elif kind == "dmm":
+        model = DeepMarkovModel(state_dim, obs_dim, hidden, key=key, dtype=_DTYPE,
+                                emission="bernoulli")  # fmt: skip
+    else:
+        raise ValueError(f"model must be 'srnn' or 'dmm', got {kind!r}")
+    p = jnp.clip(jnp.mean(y_train.reshape(-1, obs_dim), axis=0), 1e-3, 1 - 1e-3)
+    bias = jnp.log(p) - jnp.log1p(-p)
+    return eqx.tree_at(lambda m: m.emit_mlp.layers[-1].bias, model, bias.astype(_DTYPE))
+
+
+def chorales_experiment(
+    *,
+    seed: int,
+    quick: bool = False,
+    T: int = 64,
+    N: int = 16,
+    eval_particles: int = 1024,
+    steps: int = 100,
+    lr: float = 5e-3,
+    state_dim: int = 8,
+    hidden: int = 32,
+    model: Literal["srnn", "dmm"] = "srnn",
+    batch_size: int = 8,
+    max_pieces: int = 0,
+    split_seed: int = 0,
+    max_eval_windows: int = 0,
+    eval_every: int = 10,
+    patience: int = 5,
+    methods: list[str] = ["vae", "iwae", "fivo", "pvmc"],  # noqa: B006
+) -> list[dict[str, Any]]:
+    """Bach chorales (music21's corpus) as an 88-key binary piano roll in eighth-note frames, cut
+    into windows of ``T`` frames, split by piece with ``split_seed`` (the same split for every
+    seed; :mod:`ssmbench.tasks.chorales`); ``max_pieces`` > 0 uses only the first chorales. The
+    model (``srnn`` or ``dmm``, Bernoulli emission, :func:`init_piano_roll_model`) starts from the
+    same initialisation (by ``seed``) for every method. The common evaluator is a bootstrap SMC
+    with ``eval_particles`` particles under the learned model (fixed key): early stopping on the
+    validation windows, curves on the test windows (at most ``max_eval_windows`` of each, a
+    subset fixed by ``split_seed``, when > 0). Metrics: ``heldout_nll`` = -(evaluator on *all*
+    test windows), the held-out negative log-likelihood bound per frame (nats; an upper bound on
+    the NLL up to Monte Carlo error), ``heldout_bound`` (the method's own bound, N particles),
+    ``independent_keys_nll`` (the starting point's baseline), data-set sizes (``data_*``),
+    timings. Not comparable to the published JSB numbers (docs/trainers.md)."""
+    methods = _methods(methods)
+    task = chorale_task(T, split_seed=split_seed, max_pieces=max_pieces or None)
+    key = jax.random.PRNGKey(seed)
+    k_model, k_fit, k_eval, k_ref, k_sub = jax.random.split(key, 5)
+    y_test_all = jnp.asarray(task.y_test, _DTYPE)
+    fit_task = task
+    if max_eval_windows > 0:  # a subset of the validation/test windows, fixed by split_seed
+        rng = np.random.default_rng(split_seed)
+
+        def sub(y):
+            return y if len(y) <= max_eval_windows else y[np.sort(rng.choice(len(y), max_eval_windows, replace=False))]  # fmt: skip
+
+        fit_task = PianoRollTask(task.name, task.y_train, sub(task.y_val), sub(task.y_test),
+                                 task.stats)  # fmt: skip
+
+    def evaluator(m, y):
+        return smc_eval_per_step(m, k_ref, y, eval_particles)
+
+    model0 = init_piano_roll_model(k_model, jnp.asarray(task.y_train, _DTYPE), kind=model,
+                                   state_dim=state_dim, hidden=hidden)  # fmt: skip
+    n_train = task.y_train.shape[0]
+    cfg = _config(steps, lr, eval_every, patience, min(batch_size, n_train))
+    extra = {"task": "chorales", "backend": jax.default_backend()}
+    rows: list[dict[str, Any]] = [
+        {"metric": f"data_{k}", "value": float(v), "method": "all", **extra}
+        for k, v in task.stats.items()
+        if isinstance(v, (int, float))
+    ]
+    # the independent-keys baseline (the initial emission bias alone): -mean log Bernoulli / frame
+    p = np.clip(task.y_train.reshape(-1, task.obs_dim).mean(0), 1e-3, 1 - 1e-3)
+    yt = task.y_test.reshape(-1, task.obs_dim)
+    base = -np.mean(np.sum(yt * np.log(p) + (1 - yt) * np.log1p(-p), axis=1))
+    rows.append({"metric": "independent_keys_nll", "value": float(base), "method": "all", **extra})
+    results = {}
+    for method in methods:
+        res = _fit(method, model0, fit_task, key=k_fit, N=N, hidden=hidden, config=cfg,
+                   evaluator=evaluator)  # fmt: skip
+        results[method] = res
+        lz, _ = _mean_bound(method, res.params, k_eval, y_test_all, N)
+        rows += [
+            {
+                "metric": "heldout_nll",
+                "value": -float(evaluator(res.params[0], y_test_all)),
+                "method": method,
+                **extra,
+            },  # fmt: skip
+            {
+                "metric": "heldout_bound",
+                "value": float(jnp.mean(lz)) / T,
+                "method": method,
+                **extra,
+            },  # fmt: skip
+        ]
+        rows += _common_rows(method, res, extra)
+    rows += _ttt_rows(results, extra)
+    # paired on the bound (higher is better), as for the other tasks: pvmc - fivo = fivo_nll - pvmc_nll
+    nll = {r["method"]: r["value"] for r in rows if r["metric"] == "heldout_nll"}
+    if "pvmc" in nll and "fivo" in nll:
+        rows.append({"metric": "pvmc_minus_fivo", "value": nll["fivo"] - nll["pvmc"],
+                     "method": "pvmc-fivo", "of": "heldout_bound_smc", **extra})  # fmt: skip
+    return rows
+
+
 def speed_experiment(
     *,
     seed: int,
@@ -711,6 +838,7 @@ _TABLE_METRICS = {
     "lgssm-long": ["gap", "heldout_ll", "smoothed_rmse", "heldout_bound", "time_per_step", "time_to_target", "steps"],
     "sv": ["heldout_smc", "true_bound", "heldout_bound", "phi", "sigma", "time_per_step", "time_to_target", "steps"],
     "lv": ["test_state_mse", "heldout_smc", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+    "chorales": ["heldout_nll", "heldout_bound", "time_per_step", "time_to_target", "steps"],
 }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -35,7 +36,10 @@ __all__ = [
     "StochasticVolatility",
     "LotkaVolterra",
     "check_observations",
+    "bernoulli_log_prob",
 ]
+
+EMISSIONS = ("gaussian", "bernoulli")
 
 
 def check_observations(model: SSM, y: Array, name: str = "y") -> None:
@@ -248,26 +252,57 @@ def _softplus_scale(raw: Array, min_scale: float) -> Array:
     return jax.nn.softplus(raw) + min_scale
 
 
+def bernoulli_log_prob(y: Float[Array, " d"], logits: Float[Array, " d"]) -> Float[Array, ""]:
+    """log prod_i Bernoulli(y_i; sigmoid(logits_i)) = sum_i y_i l_i - softplus(l_i), for binary
+    ``y`` (stable for large ``|logits|``)."""
+    return jnp.sum(y * logits - jax.nn.softplus(logits))
+
+
+def _check_emission(emission: str) -> None:
+    if emission not in EMISSIONS:
+        raise ValueError(f"emission must be one of {EMISSIONS}, got {emission!r}")
+
+
+def _emission_log_prob(emission: str, out: Array, y: Array, dy: int, min_scale: float) -> Array:
+    """The emission density from the emission MLP's output ``out``: Gaussian (``2 dy`` outputs:
+    mean and raw scale) or Bernoulli (``dy`` logits)."""
+    if emission == "bernoulli":
+        return bernoulli_log_prob(y, out)
+    return gauss_log_prob(y, out[:dy], _softplus_scale(out[dy:], min_scale))
+
+
+def _emission_sample(emission: str, key: Array, out: Array, dy: int, min_scale: float) -> Array:
+    if emission == "bernoulli":
+        return jax.random.bernoulli(key, jax.nn.sigmoid(out)).astype(out.dtype)
+    return gauss_sample(key, out[:dy], _softplus_scale(out[dy:], min_scale))
+
+
 class DeepMarkovModel(SSM):
     """Nonlinear Gaussian SSM with MLP transition and emission (DMM-style).
 
     ``f(x_t | x_{t-1}) = N(x_{t-1} + mu(x_{t-1}), diag sigma(x_{t-1})^2)`` (residual MLP), and
-    ``g(y_t | x_t) = N(m(x_t), diag s(x_t)^2)``; ``x_0 ~ N(0, I)``.
+    ``g(y_t | x_t) = N(m(x_t), diag s(x_t)^2)``; ``x_0 ~ N(0, I)``. With
+    ``emission="bernoulli"`` the observations are binary, ``g(y_t | x_t) = prod_i
+    Bernoulli(y_ti; sigmoid(l_i(x_t)))`` with MLP logits ``l`` (the DMM's piano-roll emission).
     """
 
     trans_mlp: eqx.nn.MLP
     emit_mlp: eqx.nn.MLP
     min_scale: float = eqx.field(static=True)
+    emission: str = eqx.field(static=True)
     _dx: int = eqx.field(static=True)
     _dy: int = eqx.field(static=True)
 
     def __init__(self, state_dim: int, obs_dim: int, hidden: int = 32, *, key, dtype=None,
-                 min_scale: float = 1e-2):  # fmt: skip
+                 min_scale: float = 1e-2,
+                 emission: Literal["gaussian", "bernoulli"] = "gaussian"):  # fmt: skip
+        _check_emission(emission)
         dtype = dtype or jnp.zeros(()).dtype
         k1, k2 = jax.random.split(key)
+        n_out = obs_dim if emission == "bernoulli" else 2 * obs_dim
         self.trans_mlp = eqx.nn.MLP(state_dim, 2 * state_dim, hidden, 2, jax.nn.tanh, key=k1, dtype=dtype)  # fmt: skip
-        self.emit_mlp = eqx.nn.MLP(state_dim, 2 * obs_dim, hidden, 2, jax.nn.tanh, key=k2, dtype=dtype)  # fmt: skip
-        self.min_scale, self._dx, self._dy = min_scale, state_dim, obs_dim
+        self.emit_mlp = eqx.nn.MLP(state_dim, n_out, hidden, 2, jax.nn.tanh, key=k2, dtype=dtype)  # fmt: skip
+        self.min_scale, self.emission, self._dx, self._dy = min_scale, emission, state_dim, obs_dim
 
     @property
     def state_dim(self) -> int:
@@ -285,15 +320,11 @@ class DeepMarkovModel(SSM):
         out = self.trans_mlp(x_prev)
         return x_prev + out[: self._dx], _softplus_scale(out[self._dx :], self.min_scale)
 
-    def _emission(self, x):
-        out = self.emit_mlp(x)
-        return out[: self._dy], _softplus_scale(out[self._dy :], self.min_scale)
-
     def emission_log_prob(self, x, y, c):
-        return gauss_log_prob(y, *self._emission(x))
+        return _emission_log_prob(self.emission, self.emit_mlp(x), y, self._dy, self.min_scale)
 
     def emission_sample(self, key, x, c):
-        return gauss_sample(key, *self._emission(x))
+        return _emission_sample(self.emission, key, self.emit_mlp(x), self._dy, self.min_scale)
 
 
 class SRNN(SSM):
@@ -302,25 +333,32 @@ class SRNN(SSM):
 
         x_t ~ N(x_{t-1} + mu([x_{t-1}, d_t]), diag sigma^2),   y_t ~ N(m([x_t, d_t]), diag s^2),
 
-    with ``x_{-1} = 0``. The context ``c_t = d_t`` is computed from ``y`` by a scan.
+    with ``x_{-1} = 0``. The context ``c_t = d_t`` is computed from ``y`` by a scan. With
+    ``emission="bernoulli"`` the observations are binary, ``y_ti ~ Bernoulli(sigmoid(l_i([x_t,
+    d_t])))`` (the SRNN's piano-roll emission).
     """
 
     gru: eqx.nn.GRUCell
     trans_mlp: eqx.nn.MLP
     emit_mlp: eqx.nn.MLP
     min_scale: float = eqx.field(static=True)
+    emission: str = eqx.field(static=True)
     _dx: int = eqx.field(static=True)
     _dy: int = eqx.field(static=True)
     _dh: int = eqx.field(static=True)
 
     def __init__(self, state_dim: int, obs_dim: int, hidden: int = 16, *, key, dtype=None,
-                 min_scale: float = 1e-2):  # fmt: skip
+                 min_scale: float = 1e-2,
+                 emission: Literal["gaussian", "bernoulli"] = "gaussian"):  # fmt: skip
+        _check_emission(emission)
         dtype = dtype or jnp.zeros(()).dtype
         k1, k2, k3 = jax.random.split(key, 3)
+        n_out = obs_dim if emission == "bernoulli" else 2 * obs_dim
         self.gru = eqx.nn.GRUCell(obs_dim, hidden, key=k1, dtype=dtype)
         self.trans_mlp = eqx.nn.MLP(state_dim + hidden, 2 * state_dim, hidden, 1, jax.nn.tanh, key=k2, dtype=dtype)  # fmt: skip
-        self.emit_mlp = eqx.nn.MLP(state_dim + hidden, 2 * obs_dim, hidden, 1, jax.nn.tanh, key=k3, dtype=dtype)  # fmt: skip
-        self.min_scale, self._dx, self._dy, self._dh = min_scale, state_dim, obs_dim, hidden
+        self.emit_mlp = eqx.nn.MLP(state_dim + hidden, n_out, hidden, 1, jax.nn.tanh, key=k3, dtype=dtype)  # fmt: skip
+        self.min_scale, self.emission = min_scale, emission
+        self._dx, self._dy, self._dh = state_dim, obs_dim, hidden
 
     @property
     def state_dim(self) -> int:
@@ -347,15 +385,13 @@ class SRNN(SSM):
     def initial_dist(self, c):
         return self.transition_dist(jnp.zeros(self._dx, c.dtype), c)
 
-    def _emission(self, x, c):
-        out = self.emit_mlp(jnp.concatenate([x, c]))
-        return out[: self._dy], _softplus_scale(out[self._dy :], self.min_scale)
-
     def emission_log_prob(self, x, y, c):
-        return gauss_log_prob(y, *self._emission(x, c))
+        out = self.emit_mlp(jnp.concatenate([x, c]))
+        return _emission_log_prob(self.emission, out, y, self._dy, self.min_scale)
 
     def emission_sample(self, key, x, c):
-        return gauss_sample(key, *self._emission(x, c))
+        out = self.emit_mlp(jnp.concatenate([x, c]))
+        return _emission_sample(self.emission, key, out, self._dy, self.min_scale)
 
     def simulate(self, key, T):
         if T < 1:
