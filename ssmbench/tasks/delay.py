@@ -41,6 +41,7 @@ def delay_learning(
     batch: int = 32,
     lr: float = 3e-3,
     time_budget_s: float = 60.0,
+    layer_kwargs: dict | None = None,
 ) -> dict[str, float]:
     """Train ``Deep(model)`` with Adam on the delay task; report the error vs the zero predictor.
 
@@ -49,12 +50,13 @@ def delay_learning(
     ``seconds`` (training wall time) and ``cpu_seconds`` (process CPU time, all threads,
     compile included). Training stops early when ``time_budget_s`` of process CPU time is
     spent (a CPU budget is robust to a shared, loaded machine). ``quick`` quarters the steps.
+    ``layer_kwargs`` go to every layer's constructor, e.g. ``{"complex_A": True}`` for Mamba.
     """
     from ..models import Deep
 
     key = jax.random.PRNGKey(seed)
     k_model, k_data, k_test = jax.random.split(key, 3)
-    net = Deep(model, 1, d_model, 1, depth=depth, key=k_model)
+    net = Deep(model, 1, d_model, 1, depth=depth, layer_kwargs=layer_kwargs, key=k_model)
     net = jax.tree_util.tree_map(
         lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a, net
     )
