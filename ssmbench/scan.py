@@ -12,12 +12,12 @@ state-space model) along axis 0 with one of several interchangeable methods:
 - ``"auto"``: picks per backend from :data:`AUTO_METHOD` (see the note there).
 
 ``selective_scan`` implements the reference semantics of Mamba's ``selective_scan_ref`` for one
-(unbatched) sequence. The sequential path runs ``lax.scan`` over time in chunks of
-:data:`SEQUENTIAL_CHUNK` steps: the transition and input of one chunk are computed in one
-vectorised op, and the readout contracts one chunk's states with ``C``, so the (L, d, n) tensor of
-states is never materialised, neither in the forward pass nor, through a hand-written VJP that
-recomputes each chunk's states, in the backward pass (memory O(L d + (L / chunk) d n)). The
-chunked path materialises one chunk of the associative scan.
+(unbatched) sequence. The sequential path runs one ``lax.scan`` step per time step (transition,
+update and readout inside the step), grouped in chunks of :data:`SEQUENTIAL_CHUNK` steps, so the
+(L, d, n) tensor of states is never materialised: not in the forward pass, and not in the
+backward pass either, where a hand-written VJP recomputes each chunk's states from the state
+stored at its start (memory O(L d + (L / chunk) d n)). The chunked path materialises one chunk
+of the associative scan.
 """
 
 from __future__ import annotations
@@ -46,11 +46,12 @@ def _auto_table() -> dict[str, str]:
 AUTO_METHOD: dict[str, str] = _auto_table()
 
 DEFAULT_CHUNK = 64
-#: Chunk length of ``selective_scan``'s sequential path (states recomputed per chunk in the
-#: backward pass). Chosen by measurement on CPU (d = 256, n = 16, L = 4096 and 16384: 16 gave
-#: the lowest forward+backward / forward ratio among 16, 32, 48, 64, 128; 128 was much worse,
-#: its (chunk, d, n) working set no longer fits in cache).
-SEQUENTIAL_CHUNK = 16
+#: Chunk length of ``selective_scan``'s sequential path: the backward pass keeps one state per
+#: chunk and recomputes the states inside a chunk. Measured on CPU (2 cores): at batch 1,
+#: L = 4096, d = 256, n = 16, chunks of 16, 32 and 64 time alike (forward and backward); under
+#: ``vmap`` with batch 64 at L = 64, chunks of 16 made the forward 1.6x slower than one chunk of 64
+#: (the outer loop's per-iteration cost), so 64.
+SEQUENTIAL_CHUNK = 64
 
 __all__ = [
     "AUTO_METHOD",
@@ -182,42 +183,25 @@ def linear_recurrence(
 
 
 # --------------------------------------------------------------------------------------------
-# The sequential selective scan: chunk-vectorised, with a chunk-recomputing custom VJP
+# The sequential selective scan, with a chunk-recomputing custom VJP
 # --------------------------------------------------------------------------------------------
 #
-# The time axis is cut into chunks of ``c`` steps. Per chunk, the discretised transition
-# ``exp(dt A)`` and input ``dt u B`` are computed as (c, d, n) arrays in one vectorised op, a
-# ``lax.scan`` over the c steps runs the two-op recurrence, and the readout is one contraction.
-# Nothing larger than (c, d, n) is ever live.
+# Forward: one ``lax.scan`` step per time step computes ``exp(dt_t A)``, the state update and the
+# readout ``x_t C_t`` (a mat-vec: on CPU, ``sum(x * C, -1)``, a reduction over a short minor
+# axis, was about 3x slower). The time axis is cut into chunks of ``c`` steps by an outer scan,
+# which only matters for reverse mode.
 #
 # Reverse mode (real A, B, C): differentiating the plain ``lax.scan`` would store every state,
 # O(L d n). Instead the forward pass keeps only the state at each chunk boundary,
-# O(L/c * d * n), and the backward pass walks the chunks in reverse, recomputing one chunk's
-# states and running the adjoint recurrence ``lam_t = C_t ybar_t + exp(dt_{t+1} A) lam_{t+1}``
-# inside it. Every parameter gradient is then an elementwise product reduced over the chunk.
-# Complex A uses the same chunked forward, with ``jax.checkpoint`` on the chunk body instead.
+# O(L/c * d * n), and the backward pass walks the chunks in reverse: it recomputes one chunk's
+# states, then runs the adjoint recurrence ``lam_t = C_t ybar_t + exp(dt_{t+1} A) lam_{t+1}``
+# backwards through the chunk, accumulating every parameter gradient in the same step.
+# Complex A uses the same forward, with ``jax.checkpoint`` on the chunk body instead.
 
 
-def _chunk_terms(x_in, dt_k, u_k, A, B_k, sel_B):
-    """Per-chunk transition ``exp(dt A)`` and input ``dt u B``, both (c, d, n), and the states."""
-    dA = jnp.exp(dt_k[..., None] * A)
-    Bk = B_k[:, None, :] if sel_B else B_k[None]
-    bu = (dt_k * u_k)[..., None] * Bk
-
-    def step(x, ab):
-        a, b = ab
-        x = a * x + b
-        return x, x
-
-    x_last, xs = jax.lax.scan(step, x_in, (dA, bu))
-    return dA, bu, xs, x_last
-
-
-def _readout_chunk(xs, C_k, sel_C, is_complex):
-    # A contraction (dot_general), not sum(xs * C, -1): on CPU the latter is a slow
-    # reduction over a short minor axis (about 3x slower here).
-    y = jnp.einsum("cdn,cn->cd" if sel_C else "cdn,dn->cd", xs, C_k)
-    return 2 * y.real if is_complex else y
+def _contract_n(x, v):
+    """``sum_n x[..., d, n] v[n]`` (v of shape (n,)) or ``sum_n x * v`` (v of shape (d, n))."""
+    return x @ v if v.ndim == 1 else jnp.einsum("dn,dn->d", x, v)
 
 
 def _seq_forward(dt, u, A, B, C, x0, sel_B, sel_C, is_complex, keep_boundaries, remat):
@@ -225,14 +209,21 @@ def _seq_forward(dt, u, A, B, C, x0, sel_B, sel_C, is_complex, keep_boundaries, 
 
     def body(x, inp):
         dt_k, u_k, B_k, C_k = inp
-        _, _, xs, x_last = _chunk_terms(x, dt_k, u_k, A, B_k if sel_B else B, sel_B)
-        y_k = _readout_chunk(xs, C_k if sel_C else C, sel_C, is_complex)
+
+        def step(x, inp_t):
+            dt_t, u_t, b_t, c_t = inp_t
+            bt = b_t if sel_B else B
+            x = jnp.exp(dt_t[:, None] * A) * x + (dt_t * u_t)[:, None] * bt
+            y = _contract_n(x, c_t if sel_C else C)
+            return x, (2 * y.real if is_complex else y)
+
+        x_last, y_k = jax.lax.scan(step, x, (dt_k, u_k, B_k, C_k))
         return x_last, ((y_k, x) if keep_boundaries else y_k)
 
     if remat:
         body = jax.checkpoint(body)
     nc = dt.shape[0]
-    empty = jnp.zeros((nc, 0), dt.dtype)
+    empty = jnp.zeros((nc, dt.shape[1], 0), dt.dtype)
     xs = (dt, u, B if sel_B else empty, C if sel_C else empty)
     return jax.lax.scan(body, x0, xs)
 
@@ -251,63 +242,58 @@ def _seq_real_fwd(dt, u, A, B, C, x0, sel_B, sel_C):
 def _seq_real_bwd(sel_B, sel_C, res, cts):
     dt, u, A, B, C, xb = res
     ybar, xbar_last = cts
-    zero_dn = jnp.zeros_like(A)
+    nc, c = dt.shape[:2]
+    empty = jnp.zeros((nc, c, 0), dt.dtype)
 
     def body(carry, inp):
         mu, gA, gB, gC = carry  # mu: cotangent of the state leaving this chunk
         dt_k, u_k, B_k, C_k, x_in, yb_k = inp
-        Bf = B_k if sel_B else B
-        Cf = C_k if sel_C else C
-        dA = jnp.exp(dt_k[..., None] * A)
-        Bk = Bf[:, None, :] if sel_B else Bf[None]
-        bu = (dt_k * u_k)[..., None] * Bk
 
-        def fwd_step(x, ab):  # recompute the chunk's states; emit the state *before* each step
-            a, b = ab
-            return a * x + b, x
+        def fwd_step(x, inp_t):  # recompute the chunk's states; emit the state before each step
+            dt_t, u_t, b_t = inp_t
+            bt = b_t if sel_B else B
+            return jnp.exp(dt_t[:, None] * A) * x + (dt_t * u_t)[:, None] * bt, x
 
-        _, x_prev = jax.lax.scan(fwd_step, x_in, (dA, bu))
-        r = yb_k[..., None] * (Cf[:, None, :] if sel_C else Cf[None])  # readout's cotangent
+        _, x_prev = jax.lax.scan(fwd_step, x_in, (dt_k, u_k, B_k))
 
-        def adj_step(mu, ar):  # lam_t = r_t + exp(dt_{t+1} A) lam_{t+1}, carried as mu = a lam
-            a, r_t = ar
-            lam = r_t + mu
-            return a * lam, lam
+        def adj_step(carry, inp_t):
+            mu, gA, gB, gC = carry
+            dt_t, u_t, b_t, c_t, yb_t, xp = inp_t
+            bt = b_t if sel_B else B
+            ct = c_t if sel_C else C
+            a = jnp.exp(dt_t[:, None] * A)  # recomputed: storing it per chunk was no faster
+            du = dt_t * u_t
+            lam = yb_t[:, None] * ct + mu  # total cotangent of x_t
+            g = lam * xp * a  # cotangent of (dt_t A) through exp
+            s = _contract_n(lam, bt)  # cotangent of dt_t * u_t, (d,)
+            dt_bar = _contract_n(g, A) + s * u_t
+            gA = gA + g * dt_t[:, None]
+            if sel_B:
+                B_bar = du @ lam
+            else:
+                gB, B_bar = gB + du[:, None] * lam, b_t
+            x_t = a * xp + du[:, None] * bt
+            if sel_C:
+                C_bar = yb_t @ x_t
+            else:
+                gC, C_bar = gC + yb_t[:, None] * x_t, c_t
+            return (a * lam, gA, gB, gC), (dt_bar, s * dt_t, B_bar, C_bar)
 
-        mu, lam = jax.lax.scan(adj_step, mu, (dA, r), reverse=True)
-        g_dA = lam * x_prev * dA  # cotangent of (dt A) through exp
-        # Reductions over n and d as contractions (see _readout_chunk).
-        s = jnp.einsum("cdn,cn->cd" if sel_B else "cdn,dn->cd", lam, Bf)  # cot. of dt * u
-        dt_bar = jnp.einsum("cdn,dn->cd", g_dA, A) + s * u_k
-        u_bar = s * dt_k
-        gA = gA + jnp.einsum("cdn,cd->dn", g_dA, dt_k)
-        xs = dA * x_prev + bu  # the states themselves, for the readout's gradient
-        C_bar = jnp.einsum("cd,cdn->cn" if sel_C else "cd,cdn->dn", yb_k, xs)
-        B_bar = jnp.einsum("cdn,cd->cn" if sel_B else "cdn,cd->dn", lam, dt_k * u_k)
-        if not sel_B:
-            gB, B_bar = gB + B_bar, jnp.zeros((0,), dt.dtype)
-        if not sel_C:
-            gC, C_bar = gC + C_bar, jnp.zeros((0,), dt.dtype)
-        return (mu, gA, gB, gC), (dt_bar, u_bar, B_bar, C_bar)
+        carry, outs = jax.lax.scan(
+            adj_step, (mu, gA, gB, gC), (dt_k, u_k, B_k, C_k, yb_k, x_prev), reverse=True
+        )
+        return carry, outs
 
-    nc = dt.shape[0]
-    empty = jnp.zeros((nc, 0), dt.dtype)
-    xs = (dt, u, B if sel_B else empty, C if sel_C else empty, xb, ybar)
+    zero_dn = jnp.zeros_like(A)
     init = (
         xbar_last,
         zero_dn,
-        jnp.zeros_like(B) if not sel_B else zero_dn[:0],
-        jnp.zeros_like(C) if not sel_C else zero_dn[:0],
+        zero_dn if not sel_B else zero_dn[:0],
+        zero_dn if not sel_C else zero_dn[:0],
     )
+    xs = (dt, u, B if sel_B else empty, C if sel_C else empty, xb, ybar)
     (x0_bar, gA, gB, gC), (dt_bar, u_bar, B_bar, C_bar) = jax.lax.scan(body, init, xs, reverse=True)
-    return (
-        dt_bar,
-        u_bar,
-        gA,
-        B_bar if sel_B else gB,
-        C_bar if sel_C else gC,
-        x0_bar,
-    )
+    return (dt_bar, u_bar, gA, B_bar if sel_B else gB, C_bar if sel_C else gC, x0_bar)
 
 
 _seq_real.defvjp(_seq_real_fwd, _seq_real_bwd)

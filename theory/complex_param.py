@@ -1005,3 +1005,67 @@ def selectivity_ablation(
     tokens, labels = induction_head_batch(k_eval, eval_size, length, vocab)
     loss, acc = jax.jit(loss_fn)(params, tokens, labels)
     return {"accuracy": float(acc), "loss": float(loss)}
+
+
+def selectivity_ablation_table(
+    *,
+    seed: int,
+    quick: bool = False,
+    fields: list[Literal["real", "complex"]] = ["real", "complex"],  # noqa: B006 - never mutated
+    selectives: list[Literal["none", "B", "C", "B+C"]] = ["none", "B", "C", "B+C"],  # noqa: B006
+    length: int = 64,
+    vocab: int = 16,
+    d_model: int = 32,
+    d_state: int = 16,
+    n_layers: int = 2,
+    batch: int = 64,
+    steps: int = 3000,
+    lr: float = 3e-3,
+    eval_size: int = 2048,
+) -> list[dict]:
+    """The selectivity ablation (claim 4) as one suite cell: every (field, selective) pair.
+
+    Rows: ``accuracy`` and ``loss`` per ``field`` and ``selective``; ``gap`` = complex accuracy
+    minus real accuracy per ``selective``; and ``gap_change`` = gap(B+C) - gap(none) (only if
+    both are in the grid). The paper predicts ``gap_change <= 0``: making B and C selective
+    shrinks the advantage of complex A, or reverses it.
+    """
+    rows: list[dict] = []
+    acc: dict[tuple[str, str], float] = {}
+    for sel in selectives:
+        for field in fields:
+            out = selectivity_ablation(
+                seed=seed,
+                quick=quick,
+                field=field,
+                selective=sel,
+                length=length,
+                vocab=vocab,
+                d_model=d_model,
+                d_state=d_state,
+                n_layers=n_layers,
+                batch=batch,
+                steps=steps,
+                lr=lr,
+                eval_size=eval_size,
+            )
+            acc[(field, sel)] = out["accuracy"]
+            for metric, value in out.items():
+                rows.append({"metric": metric, "value": value, "field": field, "selective": sel})
+    gaps = {
+        sel: acc[("complex", sel)] - acc[("real", sel)]
+        for sel in selectives
+        if ("complex", sel) in acc and ("real", sel) in acc
+    }
+    for sel, g in gaps.items():
+        rows.append({"metric": "gap", "value": g, "field": "complex-real", "selective": sel})
+    if "none" in gaps and "B+C" in gaps:
+        rows.append(
+            {
+                "metric": "gap_change",
+                "value": gaps["B+C"] - gaps["none"],
+                "field": "complex-real",
+                "selective": "B+C vs none",
+            }
+        )
+    return rows

@@ -189,10 +189,9 @@ class Mamba(eqx.Module):
         """
         check_input("x", x, self.d_model)
         m = cast_floats(self, x.dtype)
-        L = x.shape[0]
         xz = jax.vmap(m.in_proj)(x)
         xs, z = xz[:, : self.d_inner], xz[:, self.d_inner :]
-        xc = jax.nn.silu(m.conv(xs.T).T[:L])
+        xc = jax.nn.silu(_causal_depthwise_conv(m.conv, xs))
         delta, B, C = m._ssm_params(xc)
         A = m._A(x.dtype)
         delta = jax.nn.softplus(delta + m.dt_proj.bias)
@@ -247,3 +246,15 @@ class Mamba(eqx.Module):
         y = 2 * y.real if self.complex_A else y
         y = (y.astype(x_t.dtype) + xc * m.D) * jax.nn.silu(z)
         return (window[1:], h), m.out_proj(y)
+
+
+def _causal_depthwise_conv(conv: eqx.nn.Conv1d, x: Float[Array, "L d"]) -> Float[Array, "L d"]:
+    """``conv`` (depthwise, left padding ``k - 1``) applied to x (L, d), as a sum of ``k``
+    shifted copies. Same result as ``conv(x.T).T``, but XLA's CPU backend runs a grouped
+    convolution with one group per channel about 40x slower than this (measured at L = 64,
+    d = 64, batch 64)."""
+    w = conv.weight[:, 0, :]  # (d, k): tap j multiplies x[t - (k - 1) + j]
+    k, L = w.shape[1], x.shape[0]
+    xp = jnp.pad(x, ((k - 1, 0), (0, 0)))
+    y = sum(xp[j : j + L] * w[:, j] for j in range(k))
+    return y + conv.bias[:, 0]
