@@ -602,7 +602,6 @@ def rough_paths(
                         pred = _batched(trained, x[n_train:])
                         r2 = r2_score(yte, pred) if np.all(np.isfinite(pred)) else math.nan
                     cols = {
-                        "family": family,
                         "class": FAMILY_CLASS[family],
                         "mode": mode,
                         "width": width,
