@@ -90,7 +90,7 @@ def test_ar_companion_reproduces_ar_recursion():
 def test_ssm2d_module_modes_agree():
     T, V = 20, 5
     x = jax.random.normal(jax.random.PRNGKey(3), (T, V))
-    conv = SSM2D(V, 4, key=KEY)
+    conv = SSM2D(V, 4, mode="conv", key=KEY)
     rec = SSM2D(V, 4, mode="recurrent", key=KEY)
     yc, yr = eqx.filter_jit(lambda a, b, x: (a(x), b(x)))(conv, rec, x)
     np.testing.assert_allclose(np.asarray(yc), np.asarray(yr), atol=1e-10)
