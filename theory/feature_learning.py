@@ -648,7 +648,7 @@ def feature_learning(
     if bad:
         raise ValueError(f"parts must be a subset of ['coord', 'transfer'], got {sorted(bad)}")
     if "coord" in parts:
-        base = dict(parameterisation=parameterisation, part="coord")
+        base = dict(part="coord")  # the runner adds the grid's parameterisation column
         data = markov_batches(trans, coord_steps, batch, length, rng)
         probe = markov_batches(trans, 1, 4, length, rng)[0]
         sweeps = _sweeps(nu_widths, nx_values, nx_sweep, nx_sweep_nu, nu_max_at_large_nx)
@@ -712,7 +712,7 @@ def feature_learning(
                     ):
                         rows.append(dict(cols, metric=metric, value=float(value), axis=axis))
     if "transfer" in parts and parameterisation in transfer_for:
-        base = dict(parameterisation=parameterisation, part="transfer")
+        base = dict(part="transfer")
         data = markov_batches(trans, transfer_steps, 2 * batch, length, rng)
         eval_seqs = markov_batches(trans, 1, 64, length, rng)[0]
         best = {}
