@@ -411,7 +411,7 @@ def selective_scan(
         delta = jax.nn.softplus(delta)
     method = resolve_method(method)
 
-    def readout(x, c):  # x (..., d, n), c (..., n) or (d, n); a contraction, as in _readout_chunk
+    def readout(x, c):  # x (..., d, n), c (..., n) or (d, n); a contraction (see _contract_n)
         y = jnp.einsum("...dn,...n->...d" if sel_C else "...dn,dn->...d", x, c)
         return (2 * y.real) if is_complex else y
 
