@@ -36,7 +36,8 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -113,6 +114,7 @@ class TrainResult:
     skipped_steps: int = 0
     step_times: list[float] = field(default_factory=list)
     memory_bytes: int | None = None  # XLA buffer assignment of the compiled step (args+out+temps)
+    compile_reused: bool = False  # the step program came from the in-process cache (cache_key)
 
     @property
     def median_step_s(self) -> float:
@@ -155,6 +157,39 @@ def _batch_size(data: Any) -> int:
     return sizes.pop()
 
 
+# In-process cache of compiled steps, for callers that pass ``cache_key`` (see :func:`train`):
+# key -> (compiled step, the compile time it cost when it was built). Bounded, least recently used.
+_COMPILED: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
+_COMPILED_MAX = 64
+
+
+def _leaf_signature(x: Any) -> Hashable:
+    if isinstance(x, jax.Array | np.ndarray | np.generic):
+        a = np.asarray(x)
+        return ("array", a.shape, str(a.dtype))
+    return ("leaf", type(x), x)
+
+
+def _signature(tree: Any) -> Hashable:
+    """Tree structure plus the shape/dtype of every array leaf and the value of every other leaf."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(_leaf_signature(x) for x in leaves)
+
+
+def _static_signature(tree: Any) -> Hashable:
+    """Like :func:`_signature`, but arrays are keyed by value: the non-trainable leaves (integer
+    arrays included) are baked into the compiled program as constants."""
+    leaves, treedef = jax.tree.flatten(tree)
+    sig = []
+    for x in leaves:
+        if isinstance(x, jax.Array | np.ndarray | np.generic):
+            a = np.asarray(x)
+            sig.append(("const", a.shape, str(a.dtype), a.tobytes()))
+        else:
+            sig.append(("leaf", type(x), x))
+    return treedef, tuple(sig)
+
+
 def _step_memory(compiled: Any) -> int | None:
     from .timing import _memory
 
@@ -192,6 +227,7 @@ def train(
     key: jax.Array,
     config: TrainConfig = TrainConfig(),
     eval_fn: Callable[[Any, jax.Array], Mapping[str, float]] | None = None,
+    cache_key: Hashable | None = None,
 ) -> TrainResult:
     """Minimise ``loss_fn`` over the inexact array leaves of ``params`` with optax.
 
@@ -200,6 +236,13 @@ def train(
     minibatch of it. ``eval_fn(params, key)`` returns a dict with a ``"val"`` entry (higher is
     better, used for early stopping) and any other held-out metrics to log; it runs outside the
     timed region. See the module docstring for the guarantees.
+
+    ``cache_key``: when given, the compiled step is kept in an in-process cache and reused by a
+    later call with the same ``cache_key``, ``config``, data shapes and parameter structure (array
+    shapes and dtypes; the values of the non-trainable leaves). The key must identify ``loss_fn``
+    completely: two different losses under one key would share a program. ``compile_s`` then
+    reports the time the program took when it was first compiled, and ``compile_reused`` is True.
+    Without it, every call compiles (the default).
     """
     n_seq = _batch_size(data)
     if config.batch_size is not None and config.batch_size > n_seq:
@@ -233,10 +276,27 @@ def train(
         opt_state = jax.tree.map(keep, new_opt_state, opt_state)
         return trainable, opt_state, loss, aux, finite
 
-    t0 = time.perf_counter()
     i0 = jnp.asarray(0, jnp.int32)
-    compiled = jax.jit(step).lower(trainable, opt_state, i0, k_steps, data).compile()
-    compile_s = time.perf_counter() - t0
+    full_key = None
+    if cache_key is not None:
+        full_key = (cache_key, config, n_seq, _signature(trainable), _static_signature(static),
+                    _signature(opt_state), _signature(data), _signature(k_steps))  # fmt: skip
+        try:
+            hash(full_key)
+        except TypeError:  # an unhashable non-array leaf: compile without caching
+            full_key = None
+    reused = full_key is not None and full_key in _COMPILED
+    if reused:
+        compiled, compile_s = _COMPILED[full_key]
+        _COMPILED.move_to_end(full_key)
+    else:
+        t0 = time.perf_counter()
+        compiled = jax.jit(step).lower(trainable, opt_state, i0, k_steps, data).compile()
+        compile_s = time.perf_counter() - t0
+        if full_key is not None:
+            _COMPILED[full_key] = (compiled, compile_s)
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.popitem(last=False)
     memory_bytes = _step_memory(compiled)
 
     log: list[dict[str, float]] = []
@@ -320,6 +380,7 @@ def train(
         skipped_steps=skipped,
         step_times=step_times,
         memory_bytes=memory_bytes,
+        compile_reused=reused,
     )
 
 

@@ -66,6 +66,30 @@ def test_minibatch_inside_the_step():
               config=TrainConfig(steps=1, batch_size=41))  # fmt: skip
 
 
+def test_compile_cache_reuses_the_program_and_changes_nothing():
+    X, y = _regression(n=16)
+    cfg = TrainConfig(steps=4, eval_every=1000, patience=None)
+    p0 = Linear(jnp.zeros(3), jnp.zeros(()))
+    ref = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cfg)
+    key = ("test_compile_cache", object())  # unique to this test run
+    first = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cfg, cache_key=key)
+    again = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cfg, cache_key=key)
+    assert not ref.compile_reused and not first.compile_reused and again.compile_reused
+    assert again.compile_s == first.compile_s  # the first compile's cost is reported
+    for r in (first, again):  # same numbers as the uncached run
+        np.testing.assert_array_equal(r.params.w, ref.params.w)
+        assert [e["loss"] for e in r.log] == [e["loss"] for e in ref.log]
+    # a different static value, data shape or config is a different program
+    other_static = Linear(jnp.zeros(3), jnp.zeros(()), name="other")
+    assert not train(_mse_loss, other_static, (X, y), key=jax.random.PRNGKey(3), config=cfg,
+                     cache_key=key).compile_reused  # fmt: skip
+    assert not train(_mse_loss, p0, (X[:8], y[:8]), key=jax.random.PRNGKey(3), config=cfg,
+                     cache_key=key).compile_reused  # fmt: skip
+    cfg2 = TrainConfig(steps=4, eval_every=1000, patience=None, learning_rate=0.5)
+    assert not train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cfg2,
+                     cache_key=key).compile_reused  # fmt: skip
+
+
 def test_nan_guard_records_divergence_and_keeps_params():
     p0 = Linear(jnp.ones(3), jnp.zeros(()))
 
