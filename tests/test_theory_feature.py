@@ -229,3 +229,35 @@ def test_wrong_inputs_fail_early():
         net(jnp.zeros((2, 3), jnp.int32))
     with pytest.raises(ValueError, match="parts"):
         fl.feature_learning(seed=0, parts=["both"])
+
+
+def test_several_inits_average_slopes_against_direct_calls():
+    # oracle: coordinate_check called directly for each init key, slopes fitted per init, averaged
+    kw = dict(parts=["coord"], nu_widths=[8, 16], nx_values=[4], nx_sweep=[], optimizers=["adam"],
+              discretisations=["zoh"], coord_steps=1, batch=2, length=4, vocab=8)  # fmt: skip
+    rows = fl.feature_learning(seed=3, parameterisation="mup_ssm", n_inits=2, **kw)
+    rng = np.random.default_rng(3)
+    trans = fl.markov_chain(8, rng)
+    data = fl.markov_batches(trans, 1, 2, 4, rng)
+    probe = fl.markov_batches(trans, 1, 4, 4, rng)[0]
+    key = jax.random.PRNGKey(3)
+    direct = {}
+    for i, k in enumerate([key, jax.random.fold_in(key, 1)]):
+        for n_u in (8, 16):
+            for r in fl.coordinate_check("mup_ssm", n_u, 4, key=k, data=data, probe=probe,
+                                         optimizer="adam", discretisation="zoh", eta=1e-2,
+                                         steps=1, vocab=8):  # fmt: skip
+                direct[(r["quantity"], r["layer"], r["step"], n_u, i)] = r["value"]
+    slopes = {(r["quantity"], r["layer"], r["step"]): r["value"] for r in rows if r["metric"] == "slope"}  # fmt: skip
+    ses = {(r["quantity"], r["layer"], r["step"]): r["value"] for r in rows if r["metric"] == "slope_se"}  # fmt: skip
+    assert slopes and set(slopes) == set(ses)
+    for (q, layer, step), got in slopes.items():
+        per = [fl.fit_slope([8, 16], [direct[(q, layer, step, w, i)] for w in (8, 16)]) for i in (0, 1)]  # fmt: skip
+        np.testing.assert_allclose(got, np.mean(per), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ses[(q, layer, step)], abs(per[0] - per[1]) / 2, rtol=1e-5, atol=1e-6)  # fmt: skip
+    # with two widths, the local slope over the two largest is the fitted slope
+    tops = {(r["quantity"], r["layer"], r["step"]): r["value"] for r in rows if r["metric"] == "top_slope"}  # fmt: skip
+    for k, v in slopes.items():
+        np.testing.assert_allclose(tops[k], v, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="n_inits"):
+        fl.feature_learning(seed=0, n_inits=0)

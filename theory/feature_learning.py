@@ -621,6 +621,7 @@ def feature_learning(
     transfer_nx: int = 8,
     transfer_etas: list[float] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],  # noqa: B006 (never mutated; the runner passes lists)
     transfer_steps: int = 200,
+    n_inits: int = 1,
 ) -> list[dict]:
     """Coordinate check (part "coord") and learning-rate transfer (part "transfer", only for the
     parameterisations in ``transfer_for``) for one parameterisation and one seed. Every row has a
@@ -632,10 +633,17 @@ def feature_learning(
     quantity, layer, step), ``max_abs_slope`` (max |slope| over x, y, dx, dy, layers and steps),
     ``max_slope`` / ``min_slope`` (signed extremes) and ``init_xy_slope`` (max over layers of the
     step-0 slopes of x and y).
+    ``n_inits``: independent initialisations per width (init 0 is the seed's key, so 1 reproduces
+    the single-init measurement). ``rms_<q>`` is then the geometric mean over inits, ``slope`` the
+    mean of the per-init slopes, and ``slope_se`` its standard error. ``top_slope`` is the local
+    slope over the two largest widths of the sweep, and ``max_abs_top_slope`` its max |.| over the
+    four quantities, layers and steps.
     transfer: Adam, ZOH: rows ``loss`` (final eval loss, NaN-free: diverged = 10 with
     diverged = 1) per (n_u, eta), ``best_eta`` per n_u, and ``opt_shift`` = log-grid steps between
     the optimal LR at the smallest and the largest width (signed, positive = larger LR).
     """
+    if n_inits < 1:
+        raise ValueError(f"n_inits must be >= 1, got {n_inits}")
     if quick:
         # compile time dominates on CPU (one program per width): 3 widths, no N_x sweep, and no
         # LR transfer (its checks are INCONCLUSIVE under --quick)
@@ -658,54 +666,66 @@ def feature_learning(
                 discs = sgd_discretisations if optimizer == "sgd" else discretisations
                 for disc in discs:
                     cols = dict(base, optimizer=optimizer, discretisation=disc, sweep=sweep)
-                    table: dict[tuple, dict[int, float]] = {}
+                    # table[(quantity, layer, step)][width] = [RMS of init 0, 1, ...]
+                    table: dict[tuple, dict[int, list[float]]] = {}
                     for n_u, n_x in shapes:
-                        # same key for every width: the init differs only through the widths
-                        res = coordinate_check(
-                            parameterisation, n_u, n_x, key=key, data=data, probe=probe,
-                            optimizer=optimizer, discretisation=disc, eta=eta,
-                            steps=coord_steps, vocab=vocab,
-                        )  # fmt: skip
-                        for r in res:
-                            v = r["value"]
-                            finite = bool(np.isfinite(v))
+                        w = n_u if axis == "n_u" else n_x
+                        per_init: dict[tuple, list[float]] = {}
+                        for i in range(n_inits):
+                            # same key for every width: the init differs only through the widths
+                            # (init 0 uses the seed's key itself, as with n_inits = 1)
+                            k_i = key if i == 0 else jax.random.fold_in(key, i)
+                            res = coordinate_check(
+                                parameterisation, n_u, n_x, key=k_i, data=data, probe=probe,
+                                optimizer=optimizer, discretisation=disc, eta=eta,
+                                steps=coord_steps, vocab=vocab,
+                            )  # fmt: skip
+                            for r in res:
+                                v = r["value"] if np.isfinite(r["value"]) else _HUGE
+                                kq = (r["quantity"], r["layer"], r["step"])
+                                per_init.setdefault(kq, []).append(v)
+                        for (quantity, layer, step), vs in per_init.items():
+                            finite = all(v < _HUGE for v in vs)
+                            # geometric mean over inits: its log-log slope is the mean of the
+                            # per-init slopes
+                            gm = float(np.exp(np.mean(np.log(vs)))) if min(vs) > 0 else 0.0
                             rows.append(
                                 dict(
                                     cols,
-                                    metric=f"rms_{r['quantity']}",
-                                    value=v if finite else _HUGE,
+                                    metric=f"rms_{quantity}",
+                                    value=gm if finite else _HUGE,
                                     finite=int(finite),
-                                    layer=r["layer"],
-                                    step=r["step"],
+                                    layer=layer,
+                                    step=step,
                                     n_u=n_u,
                                     n_x=n_x,
                                 )  # fmt: skip
                             )
-                            w = n_u if axis == "n_u" else n_x
-                            key_q = (r["quantity"], r["layer"], r["step"])
-                            table.setdefault(key_q, {})[w] = v if finite else _HUGE
-                    slopes = {}
+                            table.setdefault((quantity, layer, step), {})[w] = vs
+                    slopes, top = {}, {}
                     for (q, layer, step), vals in sorted(table.items()):
                         ws = sorted(vals)
-                        sl = fit_slope(ws, [vals[w] for w in ws])
+                        per = [fit_slope(ws, [vals[w][i] for w in ws]) for i in range(n_inits)]
+                        sl = float(np.mean(per))
                         slopes[(q, layer, step)] = sl
-                        rows.append(
-                            dict(
-                                cols,
-                                metric="slope",
-                                value=sl,
-                                quantity=q,
-                                layer=layer,
-                                step=step,
-                                axis=axis,
-                            )  # fmt: skip
-                        )
+                        qcols = dict(cols, quantity=q, layer=layer, step=step, axis=axis)
+                        rows.append(dict(qcols, metric="slope", value=sl))
+                        if n_inits > 1:
+                            se = float(np.std(per, ddof=1) / math.sqrt(n_inits))
+                            rows.append(dict(qcols, metric="slope_se", value=se))
+                        # the local slope over the two largest widths (a finite-width correction
+                        # fades there; an exponent error does not)
+                        per_top = [fit_slope(ws[-2:], [vals[w][i] for w in ws[-2:]]) for i in range(n_inits)]  # fmt: skip
+                        top[(q, layer, step)] = float(np.mean(per_top))
+                        rows.append(dict(qcols, metric="top_slope", value=top[(q, layer, step)]))
                     main = [v for (q, _, _), v in slopes.items() if q in QUANTITIES]
                     init_xy = [
                         v for (q, _, step), v in slopes.items() if q in ("x", "y") and step == 0
                     ]
+                    main_top = [v for (q, _, _), v in top.items() if q in QUANTITIES]
                     for metric, value in (
                         ("max_abs_slope", max(abs(v) for v in main)),
+                        ("max_abs_top_slope", max(abs(v) for v in main_top)),
                         ("max_slope", max(main)),
                         ("min_slope", min(main)),
                         ("init_xy_slope", max(init_xy)),
