@@ -238,7 +238,8 @@ def train(
     timed region. See the module docstring for the guarantees.
 
     ``cache_key``: when given, the compiled step is kept in an in-process cache and reused by a
-    later call with the same ``cache_key``, ``config``, data shapes and parameter structure (array
+    later call with the same ``cache_key``, optimiser settings (learning rate, optimiser, clipping,
+    batch size; not the loop's steps or evaluation settings), data shapes and parameter structure (array
     shapes and dtypes; the values of the non-trainable leaves). The key must identify ``loss_fn``
     completely: two different losses under one key would share a program. ``compile_s`` then
     reports the time the program took when it was first compiled, and ``compile_reused`` is True.
@@ -279,7 +280,10 @@ def train(
     i0 = jnp.asarray(0, jnp.int32)
     full_key = None
     if cache_key is not None:
-        full_key = (cache_key, config, n_seq, _signature(trainable), _static_signature(static),
+        # what the step program depends on: the optimiser's settings, not the loop's (steps,
+        # evaluation, patience, progress)
+        opt_key = (config.learning_rate, config.optimizer, config.grad_clip, config.batch_size)
+        full_key = (cache_key, opt_key, n_seq, _signature(trainable), _static_signature(static),
                     _signature(opt_state), _signature(data), _signature(k_steps))  # fmt: skip
         try:
             hash(full_key)

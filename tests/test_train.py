@@ -86,6 +86,9 @@ def test_compile_cache_reuses_the_program_and_changes_nothing():
     assert not train(_mse_loss, p0, (X[:8], y[:8]), key=jax.random.PRNGKey(3), config=cfg,
                      cache_key=key).compile_reused  # fmt: skip
     cfg2 = TrainConfig(steps=4, eval_every=1000, patience=None, learning_rate=0.5)
+    cfg3 = TrainConfig(steps=2, eval_every=1, patience=3)  # only the loop differs: same program
+    assert train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cfg3,
+                 cache_key=key).compile_reused  # fmt: skip
     assert not train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cfg2,
                      cache_key=key).compile_reused  # fmt: skip
 
