@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import statistics
 import sys
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -51,6 +52,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "train",
+    "compile_step",
     "make_optimizer",
     "time_to_target",
     "ProgressBar",
@@ -161,6 +163,7 @@ def _batch_size(data: Any) -> int:
 # key -> (compiled step, the compile time it cost when it was built). Bounded, least recently used.
 _COMPILED: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
 _COMPILED_MAX = 64
+_COMPILED_LOCK = threading.Lock()
 
 
 def _leaf_signature(x: Any) -> Hashable:
@@ -219,42 +222,29 @@ class ProgressBar:
         self.stream.flush()
 
 
-def train(
+def compile_step(
     loss_fn: Callable[[Any, jax.Array, Any], tuple[jax.Array, dict[str, jax.Array]]],
     params: Any,
     data: Any,
     *,
     key: jax.Array,
     config: TrainConfig = TrainConfig(),
-    eval_fn: Callable[[Any, jax.Array], Mapping[str, float]] | None = None,
     cache_key: Hashable | None = None,
-) -> TrainResult:
-    """Minimise ``loss_fn`` over the inexact array leaves of ``params`` with optax.
-
-    ``loss_fn(params, key, batch)`` returns ``(loss, aux)`` with ``aux`` a dict of scalar arrays;
-    ``batch`` is ``data`` (a pytree of arrays with a common leading sequence axis) or a random
-    minibatch of it. ``eval_fn(params, key)`` returns a dict with a ``"val"`` entry (higher is
-    better, used for early stopping) and any other held-out metrics to log; it runs outside the
-    timed region. See the module docstring for the guarantees.
-
-    ``cache_key``: when given, the compiled step is kept in an in-process cache and reused by a
-    later call with the same ``cache_key``, optimiser settings (learning rate, optimiser, clipping,
-    batch size; not the loop's steps or evaluation settings), data shapes and parameter structure (array
-    shapes and dtypes; the values of the non-trainable leaves). The key must identify ``loss_fn``
-    completely: two different losses under one key would share a program. ``compile_s`` then
-    reports the time the program took when it was first compiled, and ``compile_reused`` is True.
-    Without it, every call compiles (the default).
-    """
+) -> tuple[Any, float, bool]:
+    """Compile the training step of :func:`train` for these arguments: ``(compiled, compile_s,
+    reused)``. With ``cache_key`` the program goes into (or comes from) the in-process cache that
+    :func:`train` reads, so a caller can compile several steps ahead of time, e.g. in threads
+    (XLA compiles without holding the GIL). Arguments as for :func:`train`."""
     n_seq = _batch_size(data)
     if config.batch_size is not None and config.batch_size > n_seq:
         raise ValueError(f"batch_size={config.batch_size} exceeds the {n_seq} sequences in data")
     trainable, static = eqx.partition(params, eqx.is_inexact_array)
     opt = make_optimizer(config)
     opt_state = opt.init(trainable)
-    k_steps, k_eval = jax.random.split(key)
+    k_steps, _ = jax.random.split(key)
 
     # the key and the data are arguments, not closure constants, so that the compiled step is the
-    # same program for every seed (JAX's persistent compilation cache can then reuse it)
+    # same program for every seed
     def step(trainable, opt_state, step_idx, k_steps, data):
         k = jax.random.fold_in(k_steps, step_idx)
         if config.batch_size is not None:
@@ -289,18 +279,56 @@ def train(
             hash(full_key)
         except TypeError:  # an unhashable non-array leaf: compile without caching
             full_key = None
-    reused = full_key is not None and full_key in _COMPILED
-    if reused:
-        compiled, compile_s = _COMPILED[full_key]
-        _COMPILED.move_to_end(full_key)
-    else:
-        t0 = time.perf_counter()
-        compiled = jax.jit(step).lower(trainable, opt_state, i0, k_steps, data).compile()
-        compile_s = time.perf_counter() - t0
-        if full_key is not None:
+    if full_key is not None:
+        with _COMPILED_LOCK:
+            hit = _COMPILED.get(full_key)
+            if hit is not None:
+                _COMPILED.move_to_end(full_key)
+        if hit is not None:
+            return hit[0], hit[1], True
+    t0 = time.perf_counter()
+    compiled = jax.jit(step).lower(trainable, opt_state, i0, k_steps, data).compile()
+    compile_s = time.perf_counter() - t0
+    if full_key is not None:
+        with _COMPILED_LOCK:
             _COMPILED[full_key] = (compiled, compile_s)
             while len(_COMPILED) > _COMPILED_MAX:
                 _COMPILED.popitem(last=False)
+    return compiled, compile_s, False
+
+
+def train(
+    loss_fn: Callable[[Any, jax.Array, Any], tuple[jax.Array, dict[str, jax.Array]]],
+    params: Any,
+    data: Any,
+    *,
+    key: jax.Array,
+    config: TrainConfig = TrainConfig(),
+    eval_fn: Callable[[Any, jax.Array], Mapping[str, float]] | None = None,
+    cache_key: Hashable | None = None,
+) -> TrainResult:
+    """Minimise ``loss_fn`` over the inexact array leaves of ``params`` with optax.
+
+    ``loss_fn(params, key, batch)`` returns ``(loss, aux)`` with ``aux`` a dict of scalar arrays;
+    ``batch`` is ``data`` (a pytree of arrays with a common leading sequence axis) or a random
+    minibatch of it. ``eval_fn(params, key)`` returns a dict with a ``"val"`` entry (higher is
+    better, used for early stopping) and any other held-out metrics to log; it runs outside the
+    timed region. See the module docstring for the guarantees.
+
+    ``cache_key``: when given, the compiled step is kept in an in-process cache and reused by a
+    later call with the same ``cache_key``, optimiser settings (learning rate, optimiser, clipping,
+    batch size; not the loop's steps or evaluation settings), data shapes and parameter structure (array
+    shapes and dtypes; the values of the non-trainable leaves). The key must identify ``loss_fn``
+    completely: two different losses under one key would share a program. ``compile_s`` then
+    reports the time the program took when it was first compiled, and ``compile_reused`` is True.
+    Without it, every call compiles (the default).
+    """
+    trainable, static = eqx.partition(params, eqx.is_inexact_array)
+    opt_state = make_optimizer(config).init(trainable)
+    k_steps, k_eval = jax.random.split(key)
+    compiled, compile_s, reused = compile_step(
+        loss_fn, params, data, key=key, config=config, cache_key=cache_key
+    )
     memory_bytes = _step_memory(compiled)
 
     log: list[dict[str, float]] = []

@@ -76,7 +76,7 @@ from .tasks.ssm_data import (
     lotka_volterra_task,
     stochastic_volatility_task,
 )
-from .train import TrainConfig, TrainResult, time_to_target, train
+from .train import TrainConfig, TrainResult, compile_step, time_to_target, train
 
 __all__ = [
     "METHODS",
@@ -297,6 +297,70 @@ def _progress() -> bool:
     return os.environ.get("SSMBENCH_PROGRESS", "") == "1" and sys.stderr.isatty()
 
 
+def _fit_inputs(
+    method: str,
+    model: SSM,
+    task: SequenceTask | PianoRollTask,
+    *,
+    key: jax.Array,
+    N: int,
+    hidden: int,
+    supervised_weight: float = 0.0,
+    n_labelled: int = 0,
+):
+    """``(loss, params, data, train key, cache key)`` of one method's training run."""
+    k_q, k_train = jax.random.split(key)
+    q = make_proposal(method, model.state_dim, model.obs_dim, hidden, key=k_q)
+    y_tr = jnp.asarray(task.y_train, _DTYPE)
+    if supervised_weight > 0:
+        lab = (jnp.arange(y_tr.shape[0]) < n_labelled).astype(_DTYPE)
+        data = (y_tr, jnp.asarray(task.x_train, _DTYPE), lab)
+    else:
+        data = y_tr
+    loss = make_loss(method, N, supervised_weight=supervised_weight)
+    # the loss is fully determined by (method, N, supervised_weight): later seeds and cells of the
+    # same shapes reuse the compiled step (compile_s then reports the first compile)
+    cache_key = ("ssmbench.trainers", method, N, float(supervised_weight), pvmc_path())
+    return loss, (model, q), data, k_train, cache_key
+
+
+def _precompile(
+    methods: list[str],
+    model: SSM,
+    task,
+    *,
+    config: TrainConfig,
+    bound: tuple[jax.Array, jax.Array, bool] | None = None,
+    jobs: tuple[Callable[[], Any], ...] = (),
+    **kw: Any,
+) -> None:
+    """Compile every method's training step ahead of :func:`_fit`, in threads (one per core):
+    XLA compiles without holding the GIL, and on CPU compiling dominates short runs. Each
+    method's ``compile_s`` is still its own program's compile time. ``bound = (key, y,
+    smoothing)`` also warms the jit cache of the method's :func:`_mean_bound` evaluation, and
+    ``jobs`` are further warm-up calls (e.g. the common evaluator on the validation and test
+    shapes) run in the same pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(method: str) -> None:
+        loss, params, data, k_train, cache_key = _fit_inputs(method, model, task, **kw)
+        compile_step(loss, params, data, key=k_train, config=config, cache_key=cache_key)
+        if bound is not None:
+            k, y, smoothing = bound
+            # called exactly as the experiments call it (the jit cache keys on the call)
+            if smoothing:
+                out = _mean_bound(method, params, k, y, kw["N"], smoothing=True)
+            else:
+                out = _mean_bound(method, params, k, y, kw["N"])
+            jax.block_until_ready(out)
+
+    tasks = [lambda m=m: one(m) for m in methods] + [lambda j=j: jax.block_until_ready(j()) for j in jobs]  # fmt: skip
+    workers = max(1, min(len(tasks), len(os.sched_getaffinity(0))))
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(t) for t in tasks]:
+            f.result()  # re-raises a compile error here
+
+
 def _fit(
     method: str,
     model: SSM,
@@ -313,25 +377,17 @@ def _fit(
     """Train (model, proposal of ``method``) on ``task.y_train``. Early stopping uses the task's
     common evaluator on the validation split (the same rule for every method); every evaluation
     also logs it on the test split (``heldout``, the curves)."""
-    k_q, k_train = jax.random.split(key)
-    q = make_proposal(method, model.state_dim, model.obs_dim, hidden, key=k_q)
-    y_tr = jnp.asarray(task.y_train, _DTYPE)
-    if supervised_weight > 0:
-        lab = (jnp.arange(y_tr.shape[0]) < n_labelled).astype(_DTYPE)
-        data = (y_tr, jnp.asarray(task.x_train, _DTYPE), lab)
-    else:
-        data = y_tr
-    loss = make_loss(method, N, supervised_weight=supervised_weight)
+    loss, params, data, k_train, cache_key = _fit_inputs(
+        method, model, task, key=key, N=N, hidden=hidden,
+        supervised_weight=supervised_weight, n_labelled=n_labelled,
+    )  # fmt: skip
     y_val = jnp.asarray(task.y_val, _DTYPE)
     y_test = jnp.asarray(task.y_test, _DTYPE)
 
     def eval_fn(params, k):
         return {"val": float(evaluator(params[0], y_val)), "heldout": float(evaluator(params[0], y_test))}  # fmt: skip
 
-    # the loss is fully determined by (method, N, supervised_weight): later seeds and cells of the
-    # same shapes reuse the compiled step (compile_s then reports the first compile)
-    cache_key = ("ssmbench.trainers", method, N, float(supervised_weight), pvmc_path())
-    return train(loss, (model, q), data, key=k_train, config=config, eval_fn=eval_fn,
+    return train(loss, params, data, key=k_train, config=config, eval_fn=eval_fn,
                  cache_key=cache_key)  # fmt: skip
 
 
@@ -430,6 +486,10 @@ def lgssm_experiment(
     cfg = _config(steps, lr, eval_every, patience, min(batch_size, n_train))
     extra = {"task": "lgssm", "backend": jax.default_backend()}
     rows, results = [], {}
+    y_val = jnp.asarray(task.y_val, _DTYPE)
+    _precompile(methods, model0, task, key=k_fit, N=N, hidden=hidden, config=cfg,
+                bound=(k_eval, y_test, True), jobs=(lambda: exact_ll_per_step(model0, y_val),
+                                                    lambda: _rts_means(model0, y_test)))  # fmt: skip
     for method in methods:
         res = _fit(method, model0, task, key=k_fit, N=N, hidden=hidden, config=cfg,
                    evaluator=exact_ll_per_step)  # fmt: skip
@@ -491,10 +551,14 @@ def sv_experiment(
     p = task.params
     true_model = StochasticVolatility(p["mu"], p["phi"], p["sigma"], p["beta"], dtype=_DTYPE)
     model0 = StochasticVolatility(0.5, 0.7, 0.6, 1.0, dtype=_DTYPE)
-    true_bound = float(evaluator(true_model, y_test))
     cfg = _config(steps, lr, eval_every, patience, min(batch_size, n_train))
     extra = {"task": "sv", "backend": jax.default_backend()}
     rows, results = [], {}
+    y_val = jnp.asarray(task.y_val, _DTYPE)
+    _precompile(methods, model0, task, key=k_fit, N=N, hidden=hidden, config=cfg,
+                bound=(k_eval, y_test, False), jobs=(lambda: evaluator(model0, y_val),
+                                                     lambda: evaluator(model0, y_test)))  # fmt: skip
+    true_bound = float(evaluator(true_model, y_test))
     for method in methods:
         res = _fit(method, model0, task, key=k_fit, N=N, hidden=hidden, config=cfg,
                    evaluator=evaluator)  # fmt: skip
@@ -576,6 +640,20 @@ def lv_experiment(
     cfg = _config(steps, lr, eval_every, patience, min(batch_size, n_train))
     extra = {"task": "lv", "backend": jax.default_backend()}
     rows, results = [], {}
+    y_val = jnp.asarray(task.y_val, _DTYPE)
+    _precompile(
+        methods,
+        model0,
+        task,
+        key=k_fit,
+        N=N,
+        hidden=hidden,
+        config=cfg,
+        supervised_weight=supervised_weight,
+        n_labelled=n_labelled,
+        bound=(k_eval, y_test, True),
+        jobs=(lambda: evaluator(model0, y_val), lambda: evaluator(model0, y_test)),
+    )
     for method in methods:
         res = _fit(method, model0, task, key=k_fit, N=N, hidden=hidden, config=cfg,
                    evaluator=evaluator, supervised_weight=supervised_weight,
@@ -695,6 +773,11 @@ def chorales_experiment(
     base = -np.mean(np.sum(yt * np.log(p) + (1 - yt) * np.log1p(-p), axis=1))
     rows.append({"metric": "independent_keys_nll", "value": float(base), "method": "all", **extra})
     results = {}
+    y_val_fit, y_test_fit = (jnp.asarray(a, _DTYPE) for a in (fit_task.y_val, fit_task.y_test))
+    _precompile(methods, model0, fit_task, key=k_fit, N=N, hidden=hidden, config=cfg,
+                bound=(k_eval, y_test_all, False),
+                jobs=(lambda: evaluator(model0, y_val_fit), lambda: evaluator(model0, y_test_fit),
+                      lambda: evaluator(model0, y_test_all)))  # fmt: skip
     for method in methods:
         res = _fit(method, model0, fit_task, key=k_fit, N=N, hidden=hidden, config=cfg,
                    evaluator=evaluator)  # fmt: skip
@@ -751,6 +834,7 @@ def speed_experiment(
     cfg = TrainConfig(steps=steps, learning_rate=lr, eval_every=eval_every, patience=None)
     results = {}
     rows: list[dict[str, Any]] = []
+    _precompile(["fivo", "pvmc"], model0, task, key=k_fit, N=N, hidden=hidden, config=cfg)
     for method in ("fivo", "pvmc"):
         res = _fit(method, model0, task, key=k_fit, N=N, hidden=hidden, config=cfg,
                    evaluator=exact_ll_per_step)  # fmt: skip
