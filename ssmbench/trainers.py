@@ -355,7 +355,8 @@ def _precompile(
             jax.block_until_ready(out)
 
     tasks = [lambda m=m: one(m) for m in methods] + [lambda j=j: jax.block_until_ready(j()) for j in jobs]  # fmt: skip
-    workers = max(1, min(len(tasks), len(os.sched_getaffinity(0))))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = max(1, min(len(tasks), cores or 1))
     with ThreadPoolExecutor(workers) as pool:
         for f in [pool.submit(t) for t in tasks]:
             f.result()  # re-raises a compile error here
