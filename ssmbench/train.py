@@ -166,28 +166,16 @@ _COMPILED_MAX = 64
 _COMPILED_LOCK = threading.Lock()
 
 
-def _leaf_signature(x: Any) -> Hashable:
-    if isinstance(x, jax.Array | np.ndarray | np.generic):
-        a = np.asarray(x)
-        return ("array", a.shape, str(a.dtype))
-    return ("leaf", type(x), x)
-
-
-def _signature(tree: Any) -> Hashable:
-    """Tree structure plus the shape/dtype of every array leaf and the value of every other leaf."""
-    leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple(_leaf_signature(x) for x in leaves)
-
-
-def _static_signature(tree: Any) -> Hashable:
-    """Like :func:`_signature`, but arrays are keyed by value: the non-trainable leaves (integer
-    arrays included) are baked into the compiled program as constants."""
+def _signature(tree: Any, *, by_value: bool = False) -> Hashable:
+    """Tree structure plus the shape/dtype of every array leaf and the value of every other leaf.
+    ``by_value``: arrays are keyed by their contents too (the non-trainable leaves, integer
+    arrays included, are baked into the compiled program as constants)."""
     leaves, treedef = jax.tree.flatten(tree)
     sig = []
     for x in leaves:
         if isinstance(x, jax.Array | np.ndarray | np.generic):
             a = np.asarray(x)
-            sig.append(("const", a.shape, str(a.dtype), a.tobytes()))
+            sig.append(("array", a.shape, str(a.dtype), a.tobytes() if by_value else None))
         else:
             sig.append(("leaf", type(x), x))
     return treedef, tuple(sig)
@@ -273,7 +261,7 @@ def compile_step(
         # what the step program depends on: the optimiser's settings, not the loop's (steps,
         # evaluation, patience, progress)
         opt_key = (config.learning_rate, config.optimizer, config.grad_clip, config.batch_size)
-        full_key = (cache_key, opt_key, n_seq, _signature(trainable), _static_signature(static),
+        full_key = (cache_key, opt_key, n_seq, _signature(trainable), _signature(static, by_value=True),
                     _signature(opt_state), _signature(data), _signature(k_steps))  # fmt: skip
         try:
             hash(full_key)
