@@ -78,25 +78,31 @@ def _load_run(run_dir: Path):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .results import write_plots
+    """Rebuild table.csv, summary.md and the plots of a run from its records.jsonl.
+
+    Works on a finished, an interrupted or a resumed run: the suite is reloaded from the run's
+    own ``suite.toml`` copy with the invocation in ``run.json`` (``--quick``/``--only``/``--set``),
+    so the summary counts the recorded cells against the cells the run was meant to have and
+    evaluates the checks on what is there.
+    """
+    from .runner import finalize
+    from .suite import expand_cells
 
     run_dir = Path(args.run_dir)
-    table, _ = _load_run(run_dir)
+    _load_run(run_dir)  # a clear error when this is no run directory
     suite_file = run_dir / "suite.toml"
-    if suite_file.exists():
-        try:
-            suite = load_suite(suite_file)
-        except SuiteError as e:
-            sys.stderr.write(f"note: cannot reload the suite for plots: {e}\n")
-        else:
-            try:
-                for p in write_plots(run_dir, suite.plots, table):
-                    print(f"wrote {p}")
-            except ImportError:
-                sys.stderr.write("note: install the 'plot' extra (matplotlib) for PNG plots\n")
-    summary = run_dir / "summary.md"
-    if summary.exists():
-        print(summary.read_text())
+    if not suite_file.exists():
+        raise SuiteError(f"{run_dir}: no suite.toml copy, cannot rebuild the summary")
+    inv = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    suite = load_suite(suite_file)
+    if inv.get("set"):
+        suite = apply_overrides(suite, inv["set"])
+    cells = expand_cells(suite, quick=bool(inv.get("quick")), only=inv.get("only") or None)
+    env = json.loads((run_dir / "env.json").read_text()) if (run_dir / "env.json").exists() else {}
+    finalize(run_dir, suite, cells, env)
+    print((run_dir / "summary.md").read_text())
+    for p in sorted(run_dir.glob("plot*.png")):
+        print(f"plot: {p}")
     return 0
 
 
@@ -200,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--no-progress", action="store_true", help="no per-cell progress on stderr")
     r.set_defaults(func=cmd_run)
-    rep = sub.add_parser("report", help="print a run's summary and write its PNG plots")
+    rep = sub.add_parser(
+        "report",
+        help="rebuild a run's table, summary and plots from its records (also an interrupted run)",
+    )
     rep.add_argument("run_dir")
     rep.set_defaults(func=cmd_report)
     c = sub.add_parser("compare", help="compare two runs metric by metric")

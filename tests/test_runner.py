@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -297,7 +298,7 @@ def test_report_compare_list(suite_file, tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["report", str(a)]) == 0
     out = capsys.readouterr().out
-    assert "# mini" in out and "wrote" in out
+    assert "# mini" in out and "plot:" in out
     assert main(["compare", str(a), str(b), "--rtol", "0.05"]) == 0
     out = capsys.readouterr().out
     assert "CHANGED" in out and "ratio B/A" in out
@@ -335,3 +336,24 @@ def test_colliding_result_columns_are_an_error(tmp_path):
     assert main(["run", str(f), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
     (rec,) = read_records(tmp_path / "o" / "records.jsonl")
     assert rec["status"] == "error" and "['wall_s', 'width']" in rec["error"]
+
+
+def test_report_rebuilds_an_interrupted_run(suite_file, tmp_path, capsys):
+    """A run killed before its finalize step has records but no table or summary; report rebuilds
+    them, counting the recorded cells against the cells the invocation was meant to have."""
+    out = tmp_path / "run"
+    assert main(["run", str(suite_file), "--out", str(out), "--no-progress"]) in (0, 1)
+    recs = read_records(out / "records.jsonl")
+    full = (out / "table.csv").read_text()
+    (out / "table.csv").unlink()
+    (out / "summary.md").unlink()
+    lines = (out / "records.jsonl").read_text().splitlines()
+    (out / "records.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # lose the last cell
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"cells: {len(recs) - 1} of {len(recs)} recorded" in text
+    assert (out / "summary.md").read_text() in text
+    table = pd.read_csv(out / "table.csv")
+    assert table["cell_id"].nunique() == len(recs) - 1
+    assert set(table["cell_id"]) < set(pd.read_csv(io.StringIO(full))["cell_id"])
