@@ -235,7 +235,7 @@ def test_several_inits_average_slopes_against_direct_calls():
     # oracle: coordinate_check called directly for each init key, slopes fitted per init, averaged
     kw = dict(parts=["coord"], nu_widths=[8, 16], nx_values=[4], nx_sweep=[], optimizers=["adam"],
               discretisations=["zoh"], coord_steps=1, batch=2, length=4, vocab=8)  # fmt: skip
-    rows = fl.feature_learning(seed=3, parameterisation="mup_ssm", n_inits=2, **kw)
+    rows = fl.feature_learning(seed=3, parameterisation="mup_ssm", n_inits=2, record_inits=True, **kw)  # fmt: skip
     rng = np.random.default_rng(3)
     trans = fl.markov_chain(8, rng)
     data = fl.markov_batches(trans, 1, 2, 4, rng)
@@ -257,7 +257,18 @@ def test_several_inits_average_slopes_against_direct_calls():
         np.testing.assert_allclose(ses[(q, layer, step)], abs(per[0] - per[1]) / 2, rtol=1e-5, atol=1e-6)  # fmt: skip
     # with two widths, the local slope over the two largest is the fitted slope
     tops = {(r["quantity"], r["layer"], r["step"]): r["value"] for r in rows if r["metric"] == "top_slope"}  # fmt: skip
+    top_ses = {(r["quantity"], r["layer"], r["step"]): r["value"] for r in rows if r["metric"] == "top_slope_se"}  # fmt: skip
     for k, v in slopes.items():
         np.testing.assert_allclose(tops[k], v, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(top_ses[k], ses[k], rtol=1e-5, atol=1e-6)
+    # record_inits: one row per init, equal to the direct call's RMS
+    per_init = [r for r in rows if r["metric"].endswith("_init")]
+    assert len(per_init) == 2 * 2 * len({(q, lay, st) for q, lay, st, _, _ in direct})
+    for r in per_init:
+        q = r["metric"][len("rms_") : -len("_init")]
+        want = direct[(q, r["layer"], r["step"], r["n_u"], r["init"])]
+        np.testing.assert_allclose(r["value"], want, rtol=1e-6)
     with pytest.raises(ValueError, match="n_inits"):
         fl.feature_learning(seed=0, n_inits=0)
+    with pytest.raises(ValueError, match="top_widths"):
+        fl.feature_learning(seed=0, top_widths=1)

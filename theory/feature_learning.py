@@ -622,6 +622,8 @@ def feature_learning(
     transfer_etas: list[float] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],  # noqa: B006 (never mutated; the runner passes lists)
     transfer_steps: int = 200,
     n_inits: int = 1,
+    top_widths: int = 2,
+    record_inits: bool = False,
 ) -> list[dict]:
     """Coordinate check (part "coord") and learning-rate transfer (part "transfer", only for the
     parameterisations in ``transfer_for``) for one parameterisation and one seed. Every row has a
@@ -636,14 +638,18 @@ def feature_learning(
     ``n_inits``: independent initialisations per width (init 0 is the seed's key, so 1 reproduces
     the single-init measurement). ``rms_<q>`` is then the geometric mean over inits, ``slope`` the
     mean of the per-init slopes, and ``slope_se`` its standard error. ``top_slope`` is the local
-    slope over the two largest widths of the sweep, and ``max_abs_top_slope`` its max |.| over the
-    four quantities, layers and steps.
+    slope over the ``top_widths`` largest widths of the sweep (least squares, default the two largest),
+    ``top_slope_se`` its standard error across inits (n_inits > 1), and ``max_abs_top_slope`` its
+    max |.| over the four quantities, layers and steps. ``record_inits`` adds one ``rms_<q>_init``
+    row per init (column ``init``), for analyses over sub-ranges of widths.
     transfer: Adam, ZOH: rows ``loss`` (final eval loss, NaN-free: diverged = 10 with
     diverged = 1) per (n_u, eta), ``best_eta`` per n_u, and ``opt_shift`` = log-grid steps between
     the optimal LR at the smallest and the largest width (signed, positive = larger LR).
     """
     if n_inits < 1:
         raise ValueError(f"n_inits must be >= 1, got {n_inits}")
+    if top_widths < 2:
+        raise ValueError(f"top_widths must be >= 2 (a slope needs two widths), got {top_widths}")
     if quick:
         # compile time dominates on CPU (one program per width): 3 widths, no N_x sweep, and no
         # LR transfer (its checks are INCONCLUSIVE under --quick)
@@ -702,6 +708,21 @@ def feature_learning(
                                 )  # fmt: skip
                             )
                             table.setdefault((quantity, layer, step), {})[w] = vs
+                            if record_inits:
+                                for i, v in enumerate(vs):
+                                    rows.append(
+                                        dict(
+                                            cols,
+                                            metric=f"rms_{quantity}_init",
+                                            value=v,
+                                            finite=int(v < _HUGE),
+                                            init=i,
+                                            layer=layer,
+                                            step=step,
+                                            n_u=n_u,
+                                            n_x=n_x,
+                                        )  # fmt: skip
+                                    )
                     slopes, top = {}, {}
                     for (q, layer, step), vals in sorted(table.items()):
                         ws = sorted(vals)
@@ -713,11 +734,15 @@ def feature_learning(
                         if n_inits > 1:
                             se = float(np.std(per, ddof=1) / math.sqrt(n_inits))
                             rows.append(dict(qcols, metric="slope_se", value=se))
-                        # the local slope over the two largest widths (a finite-width correction
+                        # the local slope over the largest widths (a finite-width correction
                         # fades there; an exponent error does not)
-                        per_top = [fit_slope(ws[-2:], [vals[w][i] for w in ws[-2:]]) for i in range(n_inits)]  # fmt: skip
+                        wt = ws[-top_widths:]
+                        per_top = [fit_slope(wt, [vals[w][i] for w in wt]) for i in range(n_inits)]
                         top[(q, layer, step)] = float(np.mean(per_top))
                         rows.append(dict(qcols, metric="top_slope", value=top[(q, layer, step)]))
+                        if n_inits > 1:
+                            se = float(np.std(per_top, ddof=1) / math.sqrt(n_inits))
+                            rows.append(dict(qcols, metric="top_slope_se", value=se))
                     main = [v for (q, _, _), v in slopes.items() if q in QUANTITIES]
                     init_xy = [
                         v for (q, _, step), v in slopes.items() if q in ("x", "y") and step == 0
