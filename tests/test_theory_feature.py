@@ -272,3 +272,44 @@ def test_several_inits_average_slopes_against_direct_calls():
         fl.feature_learning(seed=0, n_inits=0)
     with pytest.raises(ValueError, match="top_widths"):
         fl.feature_learning(seed=0, top_widths=1)
+
+
+def test_range_slopes_recovers_known_power_laws():
+    # synthetic per-init rows: RMS = c_i * w^-0.2 up to 1024, flat beyond; oracle: np.polyfit
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    widths = [64, 128, 256, 512, 1024, 2048, 4096]
+    rows = []
+    for q in fl.QUANTITIES:
+        for layer in (0, 1):
+            for step in (0, 1):
+                for i in range(3):
+                    c = np.exp(rng.normal(0, 0.05, len(widths)))
+                    for w, ci in zip(widths, c):
+                        v = ci * min(w, 1024) ** -0.2
+                        rows.append(dict(optimizer="adam", discretisation="zoh", sweep="n_u@n_x=16",
+                                         metric=f"rms_{q}_init", quantity=None, layer=layer,
+                                         step=step, init=i, n_u=w, value=v))  # fmt: skip
+    df = pd.DataFrame(rows)
+    ent, mean = fl.range_slopes(df, (64, 1024), (1024, 4096))
+    # updates have no step-0 entry; states have both steps
+    assert set(ent[ent["quantity"] == "dx"]["step"]) == {1}
+    assert set(ent[ent["quantity"] == "x"]["step"]) == {0, 1}
+    for _, e in ent.iterrows():
+        g = df[(df["metric"] == f"rms_{e['quantity']}_init") & (df["layer"] == e["layer"])
+               & (df["step"] == e["step"])]  # fmt: skip
+        for name, (a, b) in (("lo", (64, 1024)), ("hi", (1024, 4096))):
+            per = []
+            for _, gi in g.groupby("init"):
+                gi = gi[(gi["n_u"] >= a) & (gi["n_u"] <= b)]
+                per.append(np.polyfit(np.log(gi["n_u"]), np.log(gi["value"]), 1)[0])
+            np.testing.assert_allclose(e[f"s_{name}"], np.mean(per), rtol=1e-9)
+            np.testing.assert_allclose(e[f"se_{name}"], np.std(per, ddof=1) / np.sqrt(3), rtol=1e-9)
+    # noise 0.05 per point: the low range recovers -0.2, the high range 0, within 0.1
+    assert np.all(np.abs(mean["s_lo"] + 0.2) < 0.1) and np.all(np.abs(mean["s_hi"]) < 0.1)
+    assert np.all(mean["max_abs_hi"] >= mean["s_hi"].abs() - 1e-12)
+    with pytest.raises(ValueError, match="record_inits"):
+        fl.range_slopes(df.assign(metric="rms_x"), (64, 1024), (1024, 4096))
+    with pytest.raises(ValueError, match="two widths"):
+        fl.range_slopes(df, (64, 1024), (4096, 8192))

@@ -791,6 +791,62 @@ def feature_learning(
 
 
 # ---------------------------------------------------------------------------------------------
+# Slopes over sub-ranges of widths (the v4 analysis; needs record_inits rows)
+
+
+def range_slopes(df, lo: tuple[int, int], hi: tuple[int, int]):
+    """Slopes of RMS against N_u over two sub-ranges of widths, from the per-init rows
+    (``rms_<q>_init``, written with ``record_inits``) of N_u sweeps in a run's table.
+
+    ``lo`` and ``hi`` are inclusive (min, max) width ranges. Returns two DataFrames:
+
+    - ``entries``: per (optimizer, discretisation, sweep, quantity, layer, step): ``s_lo``, ``s_hi``
+      (mean over inits of the per-init least-squares slope) and their standard errors across inits
+      ``se_lo``, ``se_hi``;
+    - ``means``: per (optimizer, discretisation, sweep, quantity): the same averaged over layers
+      and steps (steps >= 1 for the updates dx, dy), the standard error taken across inits of the
+      per-init averages, and ``max_abs_hi`` = max over entries of |s_hi|.
+    """
+    import pandas as pd
+
+    d = df[
+        df["metric"].astype(str).str.endswith("_init")
+        & df["sweep"].astype(str).str.startswith("n_u")
+    ]
+    if not len(d):
+        raise ValueError("no per-init rows (rms_<q>_init): run with record_inits = true")
+    d = d.assign(quantity=d["metric"].str[len("rms_") : -len("_init")])
+    d = d[d["quantity"].isin(QUANTITIES) & ~((d["quantity"].isin(("dx", "dy"))) & (d["step"] == 0))]
+    keys = ["optimizer", "discretisation", "sweep", "quantity", "layer", "step"]
+    per_init = []
+    for k, g in d.groupby([*keys, "init"]):
+        row = dict(zip([*keys, "init"], k))
+        for name, (a, b) in (("lo", lo), ("hi", hi)):
+            sel = g[(g["n_u"] >= a) & (g["n_u"] <= b)].sort_values("n_u")
+            if sel["n_u"].nunique() < 2:
+                raise ValueError(f"range {name} = {(a, b)} holds fewer than two widths")
+            row[f"s_{name}"] = fit_slope(sel["n_u"].to_numpy(), sel["value"].to_numpy())
+        per_init.append(row)
+    pi = pd.DataFrame(per_init)
+
+    def se(x):
+        return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+
+    entries = (
+        pi.groupby(keys)
+        .agg(s_lo=("s_lo", "mean"), se_lo=("s_lo", se), s_hi=("s_hi", "mean"), se_hi=("s_hi", se))
+        .reset_index()
+    )
+    qkeys = ["optimizer", "discretisation", "sweep", "quantity"]
+    avg = pi.groupby([*qkeys, "init"])[["s_lo", "s_hi"]].mean().reset_index()
+    means = avg.groupby(qkeys).agg(
+        s_lo=("s_lo", "mean"), se_lo=("s_lo", se), s_hi=("s_hi", "mean"), se_hi=("s_hi", se)
+    )
+    means["max_abs_hi"] = entries.groupby(qkeys)["s_hi"].apply(lambda s: float(s.abs().max()))
+    return entries, means.reset_index()
+
+
+# ---------------------------------------------------------------------------------------------
 # Figures from a run directory
 
 
@@ -871,11 +927,28 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
     return written
 
 
-if __name__ == "__main__":  # python -m theory.feature_learning plot RUN_DIR [OUT_DIR]
-    import sys
+_USAGE = """usage: python -m theory.feature_learning plot RUN_DIR [OUT_DIR]
+       python -m theory.feature_learning ranges RUN_DIR LO_MIN LO_MAX HI_MIN HI_MAX"""
 
-    if len(sys.argv) >= 3 and sys.argv[1] == "plot":
-        for path in plot_run(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None):
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    argv = sys.argv[1:]
+    if len(argv) >= 2 and argv[0] == "plot":
+        for path in plot_run(argv[1], argv[2] if len(argv) > 2 else None):
             print(path)
+    elif len(argv) == 6 and argv[0] == "ranges":
+        import pandas as pd
+
+        lo_hi = [int(a) for a in argv[2:]]
+        ent, mean = range_slopes(
+            pd.read_csv(Path(argv[1]) / "table.csv"), tuple(lo_hi[:2]), tuple(lo_hi[2:])
+        )
+        with pd.option_context("display.width", 200, "display.max_rows", 1000):
+            print(mean.round(3).to_string(index=False))
+            print()
+            print(ent.round(3).to_string(index=False))
     else:
-        print("usage: python -m theory.feature_learning plot RUN_DIR [OUT_DIR]")
+        print(_USAGE)
+        sys.exit(2)
