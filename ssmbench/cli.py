@@ -60,6 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides=args.set,
         resume=resume,
         progress=None if args.no_progress else sys.stderr,
+        seeds=args.seeds,
     )
     print((res.out_dir / "summary.md").read_text())
     print(f"run directory: {res.out_dir}")
@@ -81,7 +82,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild table.csv, summary.md and the plots of a run from its records.jsonl.
 
     Works on a finished, an interrupted or a resumed run: the suite is reloaded from the run's
-    own ``suite.toml`` copy with the invocation in ``run.json`` (``--quick``/``--only``/``--set``),
+    own ``suite.toml`` copy with the invocation in ``run.json`` (``--quick/--only/--set/--seeds``),
     so the summary counts the recorded cells against the cells the run was meant to have and
     evaluates the checks on what is there.
     """
@@ -97,7 +98,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     suite = load_suite(suite_file)
     if inv.get("set"):
         suite = apply_overrides(suite, inv["set"])
-    cells = expand_cells(suite, quick=bool(inv.get("quick")), only=inv.get("only") or None)
+    cells = expand_cells(
+        suite,
+        quick=bool(inv.get("quick")),
+        only=inv.get("only") or None,
+        seeds=inv.get("seeds") or None,
+    )
     env = json.loads((run_dir / "env.json").read_text()) if (run_dir / "env.json").exists() else {}
     finalize(run_dir, suite, cells, env)
     print((run_dir / "summary.md").read_text())
@@ -197,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quick", action="store_true", help="let experiments shrink their sizes")
     r.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    r.add_argument(
+        "--seeds", nargs="+", type=int, metavar="S", help="run only these of the suite's seeds"
+    )
     r.add_argument(
         "--set",
         action="append",

@@ -210,26 +210,28 @@ def run_suite(
     overrides: list[str] | None = None,
     resume: bool = False,
     progress: TextIO | None = sys.stderr,
+    seeds: list[int] | None = None,
 ) -> RunResult:
     """Run every cell of ``suite`` into ``out_dir``; with ``resume`` skip cells already recorded."""
     out = Path(out_dir)
     records_path = out / "records.jsonl"
-    invocation = {"quick": quick, "only": only or [], "set": overrides or []}
+    invocation = {"quick": quick, "only": only or [], "set": overrides or [], "seeds": seeds or []}
     if resume:
         if not out.is_dir():
             raise SuiteError(f"--resume: no run directory at {out}")
         prev = out / "run.json"
         if prev.exists():
             was = json.loads(prev.read_text())
-            if {k: was.get(k) for k in invocation} != invocation:
+            # runs written before --seeds existed have no "seeds" key: they ran every seed
+            if {k: was.get(k, [] if k == "seeds" else None) for k in invocation} != invocation:
                 raise SuiteError(
                     f"--resume {out}: the run was started with {json.dumps(was)}; "
-                    f"resume it with the same --quick/--only/--set (got {json.dumps(invocation)})"
+                    f"resume it with the same --quick/--only/--set/--seeds (got {json.dumps(invocation)})"
                 )
     elif records_path.exists() and records_path.stat().st_size > 0:
         raise SuiteError(f"{out} already holds a run; use --resume {out} or another --out")
     out.mkdir(parents=True, exist_ok=True)
-    cells = expand_cells(suite, quick=quick, only=only)
+    cells = expand_cells(suite, quick=quick, only=only, seeds=seeds)
     env = capture_env()
     if not (out / "env.json").exists():
         atomic_write(out / "env.json", json.dumps(env, indent=2) + "\n")

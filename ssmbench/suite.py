@@ -610,8 +610,22 @@ def cell_id(run: str, experiment: str, kwargs: dict[str, Any], seed: int, quick:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def expand_cells(suite: Suite, *, quick: bool = False, only: list[str] | None = None) -> list[Cell]:
-    """Expand every experiment's grid × seeds into cells, in a deterministic order."""
+def expand_cells(
+    suite: Suite,
+    *,
+    quick: bool = False,
+    only: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> list[Cell]:
+    """Expand every experiment's grid × seeds into cells, in a deterministic order. ``seeds``
+    keeps only those seeds of each experiment (an experiment without any of them has no cells)."""
+    if seeds:
+        known = {s for e in suite.experiments for s in e.seeds if not only or e.name in only}
+        if not set(seeds) & known:
+            raise SuiteError(
+                f"{suite.path}: --seeds {seeds}: no selected experiment has these seeds; "
+                f"have {sorted(known)}"
+            )
     if only:
         names = {e.name for e in suite.experiments}
         for o in only:
@@ -635,6 +649,8 @@ def expand_cells(suite: Suite, *, quick: bool = False, only: list[str] | None = 
         for values in itertools.product(*(grid[k] for k in keys)):
             point = dict(zip(keys, values))
             for seed in e.seeds:
+                if seeds and seed not in seeds:
+                    continue
                 kw = {**params, **point}
                 cells.append(
                     Cell(

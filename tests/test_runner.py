@@ -357,3 +357,24 @@ def test_report_rebuilds_an_interrupted_run(suite_file, tmp_path, capsys):
     table = pd.read_csv(out / "table.csv")
     assert table["cell_id"].nunique() == len(recs) - 1
     assert set(table["cell_id"]) < set(pd.read_csv(io.StringIO(full))["cell_id"])
+
+
+def test_seeds_option_selects_seeds_and_is_part_of_the_invocation(suite_file, tmp_path, capsys):
+    out = tmp_path / "s1"
+    argv = ["run", str(suite_file), "--out", str(out), "--only", "pl", "--no-progress"]
+    assert main([*argv, "--seeds", "1"]) == 0
+    recs = read_records(out / "records.jsonl")
+    assert len(recs) == 3 and {r["seed"] for r in recs} == {1}  # 3 widths, seed 1 only
+    assert json.loads((out / "run.json").read_text())["seeds"] == [1]
+    resume = ["run", str(suite_file), "--resume", str(out), "--only", "pl", "--no-progress"]
+    assert main(resume) == 2  # the run was started with --seeds 1
+    assert "--seeds" in capsys.readouterr().err
+    assert main([*resume, "--seeds", "1"]) == 0
+    assert len(read_records(out / "records.jsonl")) == 3
+    # report rebuilds the summary against the seed-1 cells only
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert "cells: 3 of 3 recorded" in capsys.readouterr().out
+    bad = ["run", str(suite_file), "--out", str(tmp_path / "s2"), "--only", "fl", "--seeds", "1"]
+    assert main(bad) == 2  # experiment fl has seed 0 only
+    assert "--seeds [1]" in capsys.readouterr().err
