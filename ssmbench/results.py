@@ -260,6 +260,42 @@ def pivot_experiment(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
     return wide
 
 
+SUMMARY_MAX_ROWS = 40  #: a pivoted block longer than this is left to table.csv
+
+
+def summary_blocks(
+    table: pd.DataFrame, experiment: str, max_rows: int = SUMMARY_MAX_ROWS
+) -> list[str]:
+    """The summary's tables for one experiment, as markdown blocks.
+
+    Rows are grouped by which extra columns they fill (final metrics, learning curves, per-layer
+    rows, ...), and each group is pivoted on its own, so that a curve's ``step`` column does not
+    spread the final metrics over hundreds of mostly empty rows. A group whose pivot has more than
+    ``max_rows`` rows is named, with its size, and left to table.csv.
+    """
+    df = table[(table["experiment"] == experiment) & (table["metric"] != "")]
+    if df.empty:
+        return ["(no finished cells)"]
+    extra = [c for c in df.columns if c not in _META_COLS and df[c].notna().any()]
+    pattern = df[extra].notna().apply(lambda r: tuple(r), axis=1) if extra else None
+    groups = [df] if pattern is None else [g for _, g in df.groupby(pattern, sort=False)]
+    blocks = []
+    for g in groups:
+        piv = pivot_experiment(g, experiment)
+        if not len(piv):
+            continue
+        if len(piv) <= max_rows:
+            blocks.append(markdown_table(piv))
+            continue
+        metrics = ", ".join(f"`{m}`" for m in dict.fromkeys(g["metric"]))
+        by = [c for c in piv.columns if c not in set(g["metric"])]
+        blocks.append(
+            f"({len(piv)} rows of {metrics} by {', '.join(by)}: too long for the summary; "
+            "see table.csv)"
+        )
+    return blocks or ["(no finished cells)"]
+
+
 def write_summary(
     path: str | Path,
     *,
@@ -293,9 +329,8 @@ def write_summary(
     else:
         lines.append("(no checks)")
     for name in experiments:
-        piv = pivot_experiment(table, name)
         lines += ["", f"## {name}", ""]
-        lines.append(markdown_table(piv) if len(piv) else "(no finished cells)")
+        lines.append("\n\n".join(summary_blocks(table, name)))
         bad = cells[(cells["experiment"] == name) & (cells["status"] != "ok")] if len(cells) else []
         if len(bad):
             lines += ["", "Cells not ok:", ""]

@@ -378,3 +378,21 @@ def test_seeds_option_selects_seeds_and_is_part_of_the_invocation(suite_file, tm
     bad = ["run", str(suite_file), "--out", str(tmp_path / "s2"), "--only", "fl", "--seeds", "1"]
     assert main(bad) == 2  # experiment fl has seed 0 only
     assert "--seeds [1]" in capsys.readouterr().err
+
+
+def test_summary_splits_row_shapes_and_leaves_long_curves_to_the_table():
+    from ssmbench.results import summary_blocks
+
+    rows = [dict(experiment="e", cell_id="c", seed=0, metric="final", value=1.0, method=m,
+                 step=None) for m in ("a", "b")]  # fmt: skip
+    rows += [dict(experiment="e", cell_id="c", seed=0, metric="curve", value=float(s), method=m,
+                  step=s) for m in ("a", "b") for s in range(30)]  # fmt: skip
+    table = pd.DataFrame(rows)
+    blocks = summary_blocks(table, "e", max_rows=40)
+    assert len(blocks) == 2
+    # the final metrics: one row per method, no step column spreading them out
+    assert blocks[0].count("\n") == 3 and "final" in blocks[0] and "step" not in blocks[0]
+    assert blocks[1].startswith("(60 rows of `curve` by method, step")
+    # short enough: pivoted in full
+    assert summary_blocks(table, "e", max_rows=100)[1].count("\n") == 61
+    assert summary_blocks(table, "nope") == ["(no finished cells)"]
