@@ -850,10 +850,11 @@ def range_slopes(df, lo: tuple[int, int], hi: tuple[int, int]):
 # Figures from a run directory
 
 
-def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
+def plot_run(run_dir: str, out_dir: str | None = None, *, all_layers: bool = False) -> list[str]:
     """Draw the coordinate-check grids (log RMS vs log width, one panel per quantity and
-    parameterisation, one line per step, mean over seeds; layer = last) and the LR-transfer plot
-    (loss vs LR per width, one panel per parameterisation) from ``run_dir``/table.csv."""
+    parameterisation, one line per step, mean over seeds; the last layer, or every layer with
+    ``all_layers``) and the LR-transfer plot (loss vs LR per width, one panel per
+    parameterisation) from ``run_dir``/table.csv."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -871,7 +872,8 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
     quantities = list(QUANTITIES + DIAGNOSTICS)
     for (opt, disc, sweep), g in coord.groupby(["optimizer", "discretisation", "sweep"]):
         axis = "n_u" if sweep.startswith("n_u") else "n_x"
-        for layer in sorted(g["layer"].dropna().unique())[-1:]:  # the last layer
+        layers = sorted(g["layer"].dropna().unique())
+        for layer in layers if all_layers else layers[-1:]:
             fig, axes = plt.subplots(
                 len(params), len(quantities), figsize=(3.0 * len(quantities), 2.6 * len(params)),
                 squeeze=False,
@@ -927,7 +929,7 @@ def plot_run(run_dir: str, out_dir: str | None = None) -> list[str]:
     return written
 
 
-_USAGE = """usage: python -m theory.feature_learning plot RUN_DIR [OUT_DIR]
+_USAGE = """usage: python -m theory.feature_learning plot RUN_DIR [OUT_DIR] [--all-layers]
        python -m theory.feature_learning ranges RUN_DIR LO_MIN LO_MAX HI_MIN HI_MAX"""
 
 if __name__ == "__main__":
@@ -935,8 +937,10 @@ if __name__ == "__main__":
     from pathlib import Path
 
     argv = sys.argv[1:]
+    every = "--all-layers" in argv
+    argv = [a for a in argv if a != "--all-layers"]
     if len(argv) >= 2 and argv[0] == "plot":
-        for path in plot_run(argv[1], argv[2] if len(argv) > 2 else None):
+        for path in plot_run(argv[1], argv[2] if len(argv) > 2 else None, all_layers=every):
             print(path)
     elif len(argv) == 6 and argv[0] == "ranges":
         import pandas as pd
