@@ -140,7 +140,7 @@ def _layer_oracle(layer, z, euler):
         hs[t] = h
         ys[t] = h @ C + p["D"] * u[t]
     out = (ys * (gate / (1 + np.exp(-gate)))) @ p["out_proj"].T
-    return z + out, hs, ys
+    return z + out, hs, ys, u
 
 
 @pytest.mark.parametrize("euler", [False, True])
@@ -151,7 +151,7 @@ def test_layer_matches_python_loop_oracle(euler):
     got = eqx.filter_jit(lambda m, z, e: m(z, e))(layer, z, euler)
     want = _layer_oracle(layer, z, euler)
     # float64 end to end: agreement to rounding
-    for g, w in zip(got[:3], want):
+    for g, w in zip(got[:3], want[:3]):
         np.testing.assert_allclose(np.asarray(g), w, rtol=1e-10, atol=1e-12)
 
 
@@ -313,3 +313,62 @@ def test_range_slopes_recovers_known_power_laws():
         fl.range_slopes(df.assign(metric="rms_x"), (64, 1024), (1024, 4096))
     with pytest.raises(ValueError, match="two widths"):
         fl.range_slopes(df, (64, 1024), (4096, 8192))
+
+
+def test_layer_inputs_and_b_terms_against_loops():
+    net0 = fl.init_net("mup_ssm", 8, 4, key=jax.random.PRNGKey(5), dtype=jnp.float64)
+    leaves, tree = jax.tree_util.tree_flatten(net0)
+    keys = jax.random.split(jax.random.PRNGKey(6), len(leaves))
+    net = jax.tree_util.tree_unflatten(
+        tree, [a + 0.1 * jax.random.normal(k, a.shape, a.dtype) for a, k in zip(leaves, keys)]
+    )  # a "trained" net: every tensor moved
+    probe = jnp.asarray([[1, 2, 3, 4, 5], [0, 3, 1, 2, 2]])
+    euler = False
+
+    def oracle_inputs(m, tokens):  # u of every layer, by the Python-loop layer oracle
+        z, us = np.asarray(m.embedding, float)[np.asarray(tokens)], []
+        for i in range(3):
+            z, _, _, u = _layer_oracle(
+                jax.tree_util.tree_map(lambda a, i=i: a[i], m.layers), z, euler
+            )
+            us.append(u)
+        return np.stack(us)
+
+    u = np.stack([oracle_inputs(net, t) for t in probe])  # (batch, layers, L, d)
+    u0 = np.stack([oracle_inputs(net0, t) for t in probe])
+    np.testing.assert_allclose(np.asarray(net.layer_inputs(probe[0], euler)), u[0], rtol=1e-10)
+    wb, wb0 = np.asarray(net.layers.W_B), np.asarray(net0.layers.W_B)
+    parts = [
+        np.einsum("blsd,lnd->blsn", u, wb) - np.einsum("blsd,lnd->blsn", u0, wb0),
+        np.einsum("blsd,lnd->blsn", u, wb - wb0),
+        np.einsum("blsd,lnd->blsn", u - u0, wb0),
+        u - u0,
+    ]
+    np.testing.assert_allclose(parts[0], parts[1] + parts[2], rtol=1e-10, atol=1e-12)
+    want = np.stack([np.sqrt(np.mean(p**2, axis=(0, 2, 3))) for p in parts])
+    got = np.asarray(fl._b_terms(net, net0, probe, jnp.asarray(euler)))
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_b_path_rows():
+    kw = dict(nu_widths=[8, 16, 32], n_x=4, steps=2, batch=2, length=4, vocab=8, n_inits=2,
+              hi_widths=2)  # fmt: skip
+    rows = fl.b_path(seed=1, **kw)
+    rms = {(r["metric"], r["layer"], r["step"], r["n_u"]): r["value"] for r in rows
+           if r["metric"].startswith("rms_")}  # fmt: skip
+    assert len(rms) == 4 * 3 * 2 * 3 and all(v > 0 for v in rms.values())
+    hi = {(r["quantity"], r["layer"], r["step"]): r["value"] for r in rows if r["metric"] == "hi_slope"}  # fmt: skip
+    for r in rows:
+        if r["metric"] == "hi_slope_mean":
+            want = np.mean([hi[(r["quantity"], r["layer"], s)] for s in (1, 2)])
+            assert r["value"] == pytest.approx(want)
+        if r["metric"] == "input_over_weight":
+            k = (r["layer"], r["step"], r["n_u"])
+            want = rms[("rms_W_B_du", *k)] / rms[("rms_dW_B_u", *k)]
+            assert r["value"] == pytest.approx(want, rel=1e-9)
+    # two widths in the high range: the slope of the geometric means is the mean per-init slope
+    for (q, layer, step), v in hi.items():
+        g = [rms[(f"rms_{q}", layer, step, w)] for w in (16, 32)]
+        assert v == pytest.approx(fl.fit_slope([16, 32], g), abs=1e-9)
+    with pytest.raises(ValueError, match="hi_widths"):
+        fl.b_path(seed=0, **{**kw, "hi_widths": 3})
