@@ -3,6 +3,8 @@
 All tiny widths; the width scaling itself is judged by the suite (suites/theory.toml)."""
 
 import math
+import tomllib
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -13,6 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import feature_learning as fl
+
+REPO = Path(__file__).parent.parent
 
 
 @pytest.mark.parametrize("param", sorted(fl.PARAMETERISATIONS))
@@ -354,6 +358,10 @@ def test_b_path_rows():
     kw = dict(nu_widths=[8, 16, 32], n_x=4, steps=2, batch=2, length=4, vocab=8, n_inits=2,
               hi_widths=2)  # fmt: skip
     rows = fl.b_path(seed=1, **kw)
+    # the runner accepts only the suite's declared columns besides metric and value
+    suite = tomllib.loads((REPO / "suites" / "feature-learning-bpath.toml").read_text())
+    declared = set(suite["experiment"][0]["columns"]) | {"metric", "value"}
+    assert set().union(*rows) <= declared
     rms = {(r["metric"], r["layer"], r["step"], r["n_u"]): r["value"] for r in rows
            if r["metric"].startswith("rms_")}  # fmt: skip
     assert len(rms) == 4 * 3 * 2 * 3 and all(v > 0 for v in rms.values())

@@ -650,7 +650,7 @@ def b_path(
     hi, lo = ws[-hi_widths:], ws[: len(ws) - hi_widths + 1]
     means: dict[tuple, list[float]] = {}
     for (term, layer, step), by_w in sorted(vals.items()):
-        cols = dict(quantity=term, layer=layer, step=step, n_x=n_x)
+        cols = dict(quantity=term, layer=layer, step=step)
         for w in ws:
             gm = float(np.exp(np.mean(np.log(by_w[w]))))
             rows.append(dict(cols, metric=f"rms_{term}", value=gm, n_u=w))
@@ -664,7 +664,7 @@ def b_path(
                 means.setdefault((term, layer), []).append(float(np.mean(per)))
     for (term, layer), v in sorted(means.items()):
         m = float(np.mean(v))
-        cols = dict(quantity=term, layer=layer, n_x=n_x)
+        cols = dict(quantity=term, layer=layer)
         rows.append(dict(cols, metric="hi_slope_mean", value=m))
         rows.append(dict(cols, metric="abs_hi_slope_mean", value=abs(m)))
     # which part of ΔB dominates: RMS of the input-moved part over the weight-moved part
@@ -674,7 +674,7 @@ def b_path(
         other = vals[("dW_B_u", layer, step)]
         for w in ws:
             r = float(np.exp(np.mean(np.log(by_w[w])) - np.mean(np.log(other[w]))))
-            rows.append(dict(layer=layer, step=step, n_u=w, n_x=n_x, metric="input_over_weight",
+            rows.append(dict(layer=layer, step=step, n_u=w, metric="input_over_weight",
                              value=r))  # fmt: skip
     return rows
 
