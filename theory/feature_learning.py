@@ -488,6 +488,20 @@ QUANTITIES = ("x", "y", "dx", "dy")  #: the four quantities of the claim
 DIAGNOSTICS = ("y_ssm", "dy_ssm")  #: y's state part C·h (y = C·h + D u), not part of the claim
 
 
+def _setup_training(parameterisation, n_u, n_x, key, probe, optimizer, discretisation, eta, vocab):
+    """Shared by the coordinate check and the B-path split: the initial net, the optimiser state,
+    the probe inputs and the trailing arguments of :func:`_probe_and_step` (lrs, eta, use_adam,
+    euler)."""
+    _check_opt(optimizer)
+    if discretisation not in ("zoh", "euler"):
+        raise ValueError(f"discretisation must be 'zoh' or 'euler', got {discretisation!r}")
+    net = init_net(parameterisation, n_u, n_x, key=key, vocab=vocab)
+    lrs = lr_tree(net, parameterisation, optimizer, n_u, n_x)
+    use_adam, euler = jnp.asarray(optimizer == "adam"), jnp.asarray(discretisation == "euler")
+    args = (lrs, jnp.asarray(eta, jnp.float32), use_adam, euler)
+    return net, _opt_init(net), jnp.asarray(probe[:, :-1]), args
+
+
 def coordinate_check(
     parameterisation: str,
     n_u: int,
@@ -509,16 +523,9 @@ def coordinate_check(
     Δ is measured against the init on the same probe. A non-finite RMS (overflow) is returned as
     is; callers decide how to record it.
     """
-    _check_opt(optimizer)
-    if discretisation not in ("zoh", "euler"):
-        raise ValueError(f"discretisation must be 'zoh' or 'euler', got {discretisation!r}")
-    euler = jnp.asarray(discretisation == "euler")
-    use_adam = jnp.asarray(optimizer == "adam")
-    net = init_net(parameterisation, n_u, n_x, key=key, vocab=vocab)
-    lrs = lr_tree(net, parameterisation, optimizer, n_u, n_x)
-    opt_state = _opt_init(net)
-    probe_in = jnp.asarray(probe[:, :-1])
-    args = (lrs, jnp.asarray(eta, jnp.float32), use_adam, euler)
+    net, opt_state, probe_in, args = _setup_training(
+        parameterisation, n_u, n_x, key, probe, optimizer, discretisation, eta, vocab
+    )
     rows = []
     states0 = None
     for step in range(steps + 1):
@@ -580,14 +587,10 @@ def b_decomposition(
     """Per layer and step 1..steps: RMS of ΔB and of its parts ΔW_B·u_k ("dW_B_u": the weight
     moved) and W_B0·Δu ("W_B_du": the input moved), and of Δu, on a fixed probe batch. Same
     training as :func:`coordinate_check` (same init, data and updates)."""
-    _check_opt(optimizer)
-    euler = jnp.asarray(discretisation == "euler")
-    use_adam = jnp.asarray(optimizer == "adam")
-    net0 = net = init_net(parameterisation, n_u, n_x, key=key, vocab=vocab)
-    lrs = lr_tree(net, parameterisation, optimizer, n_u, n_x)
-    opt_state = _opt_init(net)
-    probe_in = jnp.asarray(probe[:, :-1])
-    args = (lrs, jnp.asarray(eta, jnp.float32), use_adam, euler)
+    net, opt_state, probe_in, args = _setup_training(
+        parameterisation, n_u, n_x, key, probe, optimizer, discretisation, eta, vocab
+    )
+    net0, euler = net, args[-1]
     rows = []
     for step in range(1, steps + 1):
         net, opt_state, _, _ = _probe_and_step(
