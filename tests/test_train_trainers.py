@@ -24,6 +24,7 @@ from ssmbench.trainers import (
     make_proposal,
     method_bound,
     pvmc_path,
+    smc_eval_per_step,
     true_lgssm,
 )
 
@@ -130,3 +131,15 @@ def test_lgssm_experiment_end_to_end_improves_heldout():
     assert any(r["metric"] == "target_heldout" for r in rows)
     reached = [r for r in rows if r["metric"] == "reached_target"]
     assert len(reached) == 3 and any(r["value"] == 1.0 for r in reached)
+
+
+def test_chunked_evaluator_equals_the_unchunked_one():
+    # oracle: one vmapped filter over all sequences; chunks (the last padded) keep each
+    # sequence's key, so only float32 summation order differs
+    task = lgssm_task(6, seed=1, n_train=5, n_val=1, n_test=1, state_dim=2, obs_dim=2)
+    model, y = true_lgssm(task.params), jnp.asarray(task.y_train)
+    key = jax.random.PRNGKey(3)
+    whole = float(smc_eval_per_step(model, key, y, 32))
+    for chunk in (1, 2, 5, 8):
+        got = float(smc_eval_per_step(model, key, y, 32, chunk=chunk))
+        assert got == pytest.approx(whole, rel=1e-5), chunk
