@@ -90,7 +90,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .suite import expand_cells
 
     run_dir = Path(args.run_dir)
-    _load_run(run_dir)  # a clear error when this is no run directory
+    if not (run_dir / "records.jsonl").exists():
+        raise SuiteError(f"{run_dir}: not a run directory (no records.jsonl)")
     suite_file = run_dir / "suite.toml"
     if not suite_file.exists():
         raise SuiteError(f"{run_dir}: no suite.toml copy, cannot rebuild the summary")

@@ -277,8 +277,8 @@ def summary_blocks(
     if df.empty:
         return ["(no finished cells)"]
     extra = [c for c in df.columns if c not in _META_COLS and df[c].notna().any()]
-    pattern = df[extra].notna().apply(lambda r: tuple(r), axis=1) if extra else None
-    groups = [df] if pattern is None else [g for _, g in df.groupby(pattern, sort=False)]
+    filled = [df[c].notna() for c in extra]
+    groups = [g for _, g in df.groupby(filled, sort=False)] if extra else [df]
     blocks = []
     for g in groups:
         piv = pivot_experiment(g, experiment)

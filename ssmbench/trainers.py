@@ -797,7 +797,7 @@ def chorales_experiment(
     base = -np.mean(np.sum(yt * np.log(p) + (1 - yt) * np.log1p(-p), axis=1))
     rows.append({"metric": "independent_keys_nll", "value": float(base), "method": "all", **extra})
     results = {}
-    y_val_fit, y_test_fit = (jnp.asarray(a, _DTYPE) for a in (fit_task.y_val, fit_task.y_test))
+    y_val_fit = jnp.asarray(fit_task.y_val, _DTYPE)
     _precompile(methods, model0, fit_task, key=k_fit, N=N, hidden=hidden, config=cfg,
                 bound=(k_eval, y_test_all, False),
                 jobs=(lambda: evaluator(model0, y_val_fit),))  # fmt: skip
@@ -847,9 +847,9 @@ def speed_experiment(
     """FIVO vs PVMC at one (T, N) on the LGSSM task, the same budget of ``steps`` steps each
     (no early stopping) on ``batch`` sequences. Rows: ``time_per_step`` (median, compile excluded)
     for fivo and pvmc (PVMC on its backend path, :func:`pvmc_path`) and, over ``path_steps``
-    steps each (0: skip the other path; also skipped, with a ``path_skipped_work`` row, when its
-    work N^3 T, or N^2 T for the sequential path, exceeds ``path_max_work``), for both PVMC paths (``pvmc-seq``, ``pvmc-assoc``) so the table shows which is
-    faster here; ``time_to_target`` (exact held-out log p(y) reaching 95% of the better method's
+    steps each, for both PVMC paths (``pvmc-seq``, ``pvmc-assoc``) so the table shows which is
+    faster here (``path_steps = 0`` skips the other path; so does a work N^3 T, or N^2 T for the
+    sequential path, above ``path_max_work``, with a ``path_skipped_work`` row); ``time_to_target`` (exact held-out log p(y) reaching 95% of the better method's
     final improvement); the ratios ``ratio_time_per_step`` / ``ratio_time_to_target`` = FIVO / PVMC."""
     task = lgssm_task(T, seed=seed, n_train=batch, n_val=1, n_test=2)
     key = jax.random.PRNGKey(seed)
