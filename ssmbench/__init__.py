@@ -1,3 +1,44 @@
-"""ssmbench: benchmark and theory-verification suite for state space models."""
+"""ssmbench: benchmark and theory-verification suite for state space models.
 
-__version__ = "0.1.0"
+The public API, re-exported here (as diffrax does):
+
+- suites and runs: :func:`run_suite`, :func:`load_suite`, :func:`parse_suite`,
+  :func:`expand_cells`, :func:`read_records`, :func:`records_to_table`;
+- the one training loop: :func:`train`, :func:`fit`, :class:`TrainConfig`;
+- the layers, scans and probabilistic models live in :mod:`ssmbench.models`,
+  :mod:`ssmbench.scan` and :mod:`ssmbench.prob`.
+"""
+
+from ._version import __version__
+from .harness import (
+    RunResult,
+    Suite,
+    SuiteError,
+    Verdict,
+    expand_cells,
+    load_suite,
+    parse_suite,
+    read_records,
+    records_to_table,
+    run_suite,
+)
+from .train import FitResult, TrainConfig, TrainResult, fit, train
+
+__all__ = [
+    "__version__",
+    "FitResult",
+    "RunResult",
+    "Suite",
+    "SuiteError",
+    "TrainConfig",
+    "TrainResult",
+    "Verdict",
+    "expand_cells",
+    "fit",
+    "load_suite",
+    "parse_suite",
+    "read_records",
+    "records_to_table",
+    "run_suite",
+    "train",
+]

@@ -40,6 +40,8 @@ _clock: Callable[[], float] = time.perf_counter
 
 @dataclass(frozen=True)
 class Timing:
+    """The timing of one compiled program: compile time, median and min of the timed calls, memory."""
+
     compile_s: float
     median_s: float
     min_s: float
@@ -49,12 +51,15 @@ class Timing:
     device_peak_bytes: int | None  # from device.memory_stats() where the backend reports it
 
     def as_dict(self) -> dict[str, Any]:
+        """The timing as a dict of scalars (the per-call times left out)."""
         d = asdict(self)
         d.pop("times_s")
         return d
 
 
-def _memory(compiled: Any) -> tuple[int | None, int | None]:
+def compiled_memory(compiled: Any) -> tuple[int | None, int | None]:
+    """XLA's buffer assignment of a compiled program: ``(arguments + outputs - aliased +
+    temporaries, temporaries)`` in bytes, or ``(None, None)`` where the backend has no analysis."""
     try:
         m = compiled.memory_analysis()
     except Exception:  # noqa: BLE001 - not every backend implements it
@@ -72,6 +77,7 @@ def _memory(compiled: Any) -> tuple[int | None, int | None]:
 
 
 def _device_peak() -> int | None:
+    """The device's peak bytes in use, where the backend reports memory statistics (GPU/TPU)."""
     try:
         stats = jax.devices()[0].memory_stats()
     except Exception:  # noqa: BLE001
@@ -97,11 +103,12 @@ def compile_fn(fn: Callable[..., Any], *args: Any) -> Compiled:
     t0 = _clock()
     compiled = jitted.lower(*args).compile()
     compile_s = _clock() - t0
-    xla_bytes, temp = _memory(compiled)
+    xla_bytes, temp = compiled_memory(compiled)
     return Compiled(compiled, compile_s, xla_bytes, temp)
 
 
 def _run(call: Callable[..., Any], args: tuple) -> float:
+    """Wall time of one call, ended by ``block_until_ready``."""
     t = _clock()
     jax.block_until_ready(call(*args))
     return _clock() - t

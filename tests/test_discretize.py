@@ -43,7 +43,7 @@ def test_zoh_exact_for_piecewise_constant_input(cplx):
     lam, B = _system(rng, n, cplx)
     u = rng.normal(size=T)
     Lb, Bb = zoh(jnp.asarray(lam), jnp.asarray(B), delta)
-    x = linear_recurrence(Lb[None], Bb[None] * u[:, None])
+    x = linear_recurrence(Lb[None], Bb[None] * jnp.asarray(u[:, None], Bb.dtype))
     # oracle: propagate the augmented state [x; u] through expm over each hold interval
     A = np.diag(lam).astype(complex)
     xe = np.zeros(n, complex)
@@ -82,7 +82,7 @@ def test_bilinear_is_second_order(cplx):
         T = int(round(Tend / delta))
         tmid = (np.arange(T) + 0.5) * delta
         Lb, Bb = bilinear(jnp.asarray(lam), jnp.asarray(B), delta)
-        x = linear_recurrence(Lb[None], Bb[None] * np.sin(w * tmid)[:, None])
+        x = linear_recurrence(Lb[None], Bb[None] * jnp.asarray(np.sin(w * tmid)[:, None], Bb.dtype))
         exact = _sine_response(lam, B, w, Tend)
         errs.append(np.max(np.abs(np.asarray(x[-1]) - exact)))
     slope = np.polyfit(np.log(deltas), np.log(errs), 1)[0]
@@ -93,7 +93,7 @@ def test_bilinear_is_second_order(cplx):
         T = int(round(Tend / delta))
         tmid = (np.arange(T) + 0.5) * delta
         Lb, Bb = euler_b(jnp.asarray(lam), jnp.asarray(B), delta)
-        x = linear_recurrence(Lb[None], Bb[None] * np.sin(w * tmid)[:, None])
+        x = linear_recurrence(Lb[None], Bb[None] * jnp.asarray(np.sin(w * tmid)[:, None], Bb.dtype))
         errs_e.append(np.max(np.abs(np.asarray(x[-1]) - _sine_response(lam, B, w, Tend))))
     slope_e = np.polyfit(np.log(deltas), np.log(errs_e), 1)[0]
     assert 0.8 < slope_e < 1.2, (slope_e, errs_e)
@@ -107,5 +107,5 @@ def test_euler_b_formula_and_dtype():
     for name in ("zoh", "bilinear", "euler_b"):
         a, b = discretize(name, lam, jnp.ones(2, jnp.float32), jnp.float32(0.1))
         assert a.dtype == b.dtype == jnp.float32
-    with pytest.raises(ValueError, match="discretisation"):
+    with pytest.raises(ValueError, match="discretization"):
         discretize("rk4", lam, lam, 0.1)

@@ -40,7 +40,9 @@ def test_s4d_conv_equals_recurrence_and_loop(field, init, disc):
     rec = S4D(h, N, field=field, init=init, discretization=disc, mode="recurrent", key=KEY)
     y_conv, y_rec = eqx.filter_jit(lambda a, b, u: (a(u), b(u)))(conv, rec, u)
     Abar, Bbar, C = (np.asarray(v) for v in conv.discrete())
-    y_loop = loop_diag(Abar, Bbar, C, np.asarray(u), field == "complex") + np.asarray(u * conv.D)
+    y_loop = loop_diag(Abar, Bbar, C, np.asarray(u), field == "complex") + np.asarray(
+        u
+    ) * np.asarray(conv.D)
     # float64 FFT convolution vs direct recurrence: rounding of O(L log L) ops -> 1e-10.
     np.testing.assert_allclose(np.asarray(y_conv), y_loop, atol=1e-10)
     np.testing.assert_allclose(np.asarray(y_rec), y_loop, atol=1e-10)
@@ -75,8 +77,8 @@ def test_s4d_kernel_formula_zoh():
     m = S4D(2, 6, field="complex", init="lin", key=KEY)
     L = 20
     A = -np.exp(np.asarray(m.log_A_real)) + 1j * np.asarray(m.A_imag)
-    B = np.asarray(m.B[..., 0] + 1j * m.B[..., 1])
-    C = np.asarray(m.C[..., 0] + 1j * m.C[..., 1])
+    B = np.asarray(m.B[..., 0]) + 1j * np.asarray(m.B[..., 1])
+    C = np.asarray(m.C[..., 0]) + 1j * np.asarray(m.C[..., 1])
     dt = np.exp(np.asarray(m.log_dt))[:, None]
     ell = np.arange(L)
     K = 2 * np.real(
@@ -100,8 +102,10 @@ def test_lru_ring_init_and_recurrence():
     L = 23
     u = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (L, 3)))
     lam = np.asarray(m.eigenvalues())
-    B = np.asarray(m.B[..., 0] + 1j * m.B[..., 1]) * np.exp(np.asarray(m.gamma_log))[:, None]
-    C = np.asarray(m.C[..., 0] + 1j * m.C[..., 1])
+    B = (np.asarray(m.B[..., 0]) + 1j * np.asarray(m.B[..., 1])) * np.exp(np.asarray(m.gamma_log))[
+        :, None
+    ]
+    C = np.asarray(m.C[..., 0]) + 1j * np.asarray(m.C[..., 1])
     x = np.zeros(5, complex)
     ref = []
     for t in range(L):

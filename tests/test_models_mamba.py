@@ -106,7 +106,7 @@ def test_mamba_init_and_aux():
     y, aux = eqx.filter_jit(lambda m, x: m(x, return_aux=True))(m, x)
     assert aux["y_ssm"].shape == (7, 80) and aux["state"].shape == (80, 16)
     z = (x @ m.in_proj.weight.T)[:, 80:]
-    again = ((aux["y_ssm"] + aux["u"] * m.D) * jax.nn.silu(z)) @ m.out_proj.weight.T
+    again = ((aux["y_ssm"] + aux["u"] * m.D[None, :]) * jax.nn.silu(z)) @ m.out_proj.weight.T
     np.testing.assert_allclose(np.asarray(y), np.asarray(again), atol=1e-12)
     m2 = Mamba(8, selective_delta=False, selective_B=False, selective_C=False, key=KEY)
     assert m2.x_proj is None and m2.B.shape == (16, 16)

@@ -35,7 +35,7 @@ def test_s4_kernel_equals_dense_powering_in_hippo_basis(disc):
     A, B = hippo_legs(N)
     _, _, _, V = hippo_legs_nplr(N)
     Vf = np.concatenate([V, V.conj()], 1)
-    C = np.asarray(m.C[..., 0] + 1j * m.C[..., 1])
+    C = np.asarray(m.C[..., 0]) + 1j * np.asarray(m.C[..., 1])
     Cf = np.concatenate([C, C.conj()], 1) @ Vf.conj().T  # C in the original basis
     assert np.abs(Cf.imag).max() < 1e-12  # conjugate-closed => a real readout
     for h in range(H):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import jax
 
+from experiments.throughput import WORKLOADS, forward_backward
 from ssmbench import timing
-from ssmbench.throughput import WORKLOADS, forward_backward
 
 MODELS = ["selective_scan", "s4d", "lru", "mamba"]
 LENGTHS = [1024, 4096]

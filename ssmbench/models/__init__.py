@@ -1,8 +1,10 @@
 """Sequence-model zoo: Equinox modules with unbatched ``__call__`` on (L, d_in) -> (L, d_out).
 
-See docs/models.md for each model's reference and options.
+Every layer of the zoo is a final subclass of :class:`AbstractSequenceLayer` (its docstring
+states the protocol). See docs/models.md for each model's reference and options.
 """
 
+from ._base import AbstractSequenceLayer
 from .blocks import LAYERS, Block, Deep, build
 from .diagonal import LRU, S4D, DiagonalSISO
 from .lcde import LinearCDE
@@ -12,6 +14,7 @@ from .ssm2d import SSM2D
 
 __all__ = [
     "LAYERS",
+    "AbstractSequenceLayer",
     "LRU",
     "S4",
     "S4D",

@@ -1,4 +1,10 @@
-"""Small helpers shared by the model modules."""
+"""Small helpers shared by the model modules.
+
+The models run under ``jax_numpy_dtype_promotion="strict"`` and ``jax_numpy_rank_promotion=
+"raise"`` (as the tests do): every promotion between dtypes is spelled out with
+:func:`result_dtype`, :func:`mul` and :func:`to_complex`, which give the same values as the
+implicit promotion would.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,28 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 
+def result_dtype(*args) -> jnp.dtype:
+    """``jnp.result_type(*args)`` under JAX's standard promotion rules, whatever the
+    ``jax_numpy_dtype_promotion`` setting: the dtype an implicit promotion would give."""
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.result_type(*args)
+
+
 def complex_dtype(dtype) -> jnp.dtype:
     """The complex dtype matching a real (or complex) dtype: float32 -> complex64, etc."""
-    return jnp.result_type(dtype, jnp.complex64)
+    return result_dtype(dtype, jnp.complex64)
+
+
+def mul(x: Array, y: Array) -> Array:
+    """``x * y`` with the standard dtype promotion spelled out (e.g. real times complex)."""
+    dtype = result_dtype(x, y)
+    return x.astype(dtype) * y.astype(dtype)
+
+
+def to_complex(re: Array, im: Array) -> Array:
+    """``re + 1j * im`` for real arrays of one dtype, with the casts spelled out."""
+    cdt = complex_dtype(result_dtype(re, im))
+    return re.astype(cdt) + 1j * im.astype(cdt)
 
 
 def real_dtype(dtype) -> jnp.dtype:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, final
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._base import AbstractSequenceLayer
 from ._common import cast_floats
 from .diagonal import LRU, S4D
 from .lcde import LinearCDE
@@ -33,10 +34,12 @@ __all__ = ["LAYERS", "Block", "Deep", "build"]
 
 
 def _s4d_real(d_model, **kw):
+    """S4D with ``field="real"``."""
     return S4D(d_model, field="real", **kw)
 
 
 def _lcde(d_model, *, key, **kw):
+    """A :class:`LinearCDE` of width ``d_model`` in and out, diagonal by default (see below)."""
     # Inside a deep stack the control is a LayerNorm'd feature path with O(1) increments per
     # step in d_model channels: a dense CDE grows like exp(variation) there, so the stack uses
     # the diagonal (Mamba-like) variant with A_i scaled by 1/sqrt(#gates) unless told otherwise.
@@ -46,7 +49,7 @@ def _lcde(d_model, *, key, **kw):
 
 
 #: Layer constructors by name: ``f(d_model, *, key, **kwargs)`` -> (L, d_model) -> (L, d_model).
-LAYERS: dict[str, Callable[..., eqx.Module]] = {
+LAYERS: dict[str, Callable[..., AbstractSequenceLayer]] = {
     "s4": S4,
     "s4d": S4D,
     "s4d-real": _s4d_real,
@@ -57,7 +60,7 @@ LAYERS: dict[str, Callable[..., eqx.Module]] = {
 }
 
 
-def build(name: str, d_model: int, *, key: PRNGKeyArray, **kwargs) -> eqx.Module:
+def build(name: str, d_model: int, *, key: PRNGKeyArray, **kwargs) -> AbstractSequenceLayer:
     """Build the zoo layer ``name`` (see :data:`LAYERS`) of width ``d_model``.
 
     Extra keyword arguments go to the layer's constructor, e.g.
@@ -70,27 +73,36 @@ def build(name: str, d_model: int, *, key: PRNGKeyArray, **kwargs) -> eqx.Module
     return ctor(d_model, key=key, **kwargs)
 
 
+@final
 class _GLU(eqx.Module):
+    """GELU, then ``Linear(d, 2d)`` and a gated linear unit: (d,) -> (d,)."""
+
     lin: eqx.nn.Linear
 
     def __call__(self, x):
+        """Apply to one step (d,)."""
         a, b = jnp.split(self.lin(jax.nn.gelu(x)), 2)
         return a * jax.nn.sigmoid(b)
 
 
+@final
 class _MLP(eqx.Module):
+    """Two-layer GELU MLP: (d,) -> (2d,) -> (d,)."""
+
     l1: eqx.nn.Linear
     l2: eqx.nn.Linear
 
     def __call__(self, x):
+        """Apply to one step (d,)."""
         return self.l2(jax.nn.gelu(self.l1(x)))
 
 
+@final
 class Block(eqx.Module):
     """Pre-norm residual block around one zoo layer: ``x + dropout(mlp(layer(norm(x))))``."""
 
     norm: eqx.nn.LayerNorm
-    layer: eqx.Module
+    layer: AbstractSequenceLayer
     mlp: eqx.Module | None
     dropout: eqx.nn.Dropout
 
@@ -121,7 +133,9 @@ class Block(eqx.Module):
             raise ValueError(f"mlp must be 'glu', 'mlp' or 'none', got {mlp!r}")
         self.dropout = eqx.nn.Dropout(dropout)
 
-    def __call__(self, x: Float[Array, "L d"], *, key: PRNGKeyArray | None = None):
+    def __call__(
+        self, x: Float[Array, "L d"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, "L d"]:
         """Apply to (L, d_model); dropout is active only when ``key`` is given."""
         y = self.layer(jax.vmap(self.norm)(x))
         if self.mlp is not None:
@@ -130,6 +144,7 @@ class Block(eqx.Module):
         return x + y
 
 
+@final
 class Deep(eqx.Module):
     """Encoder -> ``depth`` residual blocks of layer ``layer`` -> final norm -> decoder.
 

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, final
 
 import equinox as eqx
 import jax
@@ -23,12 +23,14 @@ from jaxtyping import Array, Float, Inexact, PRNGKeyArray
 
 from ..discretize import bilinear, zoh
 from ..scan import Method, linear_recurrence
-from ._common import check_input, complex_dtype, fft_conv, log_uniform
+from ._base import AbstractSequenceLayer
+from ._common import check_input, complex_dtype, fft_conv, log_uniform, mul, to_complex
 
 __all__ = ["LRU", "S4D", "DiagonalSISO"]
 
 
-class S4D(eqx.Module):
+@final
+class S4D(AbstractSequenceLayer):
     """S4D layer: ``d_model`` independent SISO diagonal SSMs, (L, d_model) -> (L, d_model).
 
     Per channel h: ``x'(t) = A x(t) + B u(t)``, ``y = C x + D u`` with diagonal A, discretised
@@ -98,7 +100,7 @@ class S4D(eqx.Module):
         m = d_state // 2 if field == "complex" else d_state
         k_dt, k_c = jax.random.split(key)
         self.log_dt = jnp.log(log_uniform(k_dt, (d_model,), dt_min, dt_max))
-        n = jnp.arange(m)
+        n = jnp.arange(m, dtype=float)
         if init == "lin":
             re, im = jnp.full(m, 0.5), jnp.pi * n
         elif init == "inv":
@@ -120,12 +122,13 @@ class S4D(eqx.Module):
 
     # -- parameters in the working dtype -------------------------------------------------------
     def _params(self, dtype):
+        """The discretized ``(Ā, B̄, C)`` in the working dtype ``dtype``."""
         cdt = complex_dtype(dtype)
         A = -jnp.exp(self.log_A_real.astype(dtype))
         if self.field == "complex":
-            A = A + 1j * self.A_imag.astype(dtype)
-            B = (self.B[..., 0] + 1j * self.B[..., 1]).astype(cdt)
-            C = (self.C[..., 0] + 1j * self.C[..., 1]).astype(cdt)
+            A = to_complex(A, self.A_imag.astype(dtype))
+            B = to_complex(self.B[..., 0], self.B[..., 1]).astype(cdt)
+            C = to_complex(self.C[..., 0], self.C[..., 1]).astype(cdt)
         else:
             B, C = self.B.astype(dtype), self.C.astype(dtype)
         dt = jnp.exp(self.log_dt.astype(dtype))[:, None]
@@ -134,9 +137,12 @@ class S4D(eqx.Module):
         return Abar, Bbar, C
 
     def _out(self, y):
+        """The output map: ``2 Re`` for the complex field, identity for the real one."""
         return 2 * y.real if self.field == "complex" else y
 
-    def discrete(self, dtype=None):
+    def discrete(
+        self, dtype=None
+    ) -> tuple[Inexact[Array, "h m"], Inexact[Array, "h m"], Inexact[Array, "h m"]]:
         """The discretised ``(Ā, B̄, C)``, each (h, m); complex for ``field="complex"``."""
         return self._params(dtype or self.log_dt.dtype)
 
@@ -146,7 +152,7 @@ class S4D(eqx.Module):
         Abar, Bbar, C = self._params(dtype)
         # Ā^l through exp(l log Ā) in complex arithmetic (handles negative real Ā, bilinear).
         logA = jnp.log(Abar.astype(complex_dtype(dtype)))
-        V = jnp.exp(logA[..., None] * jnp.arange(L, dtype=dtype))  # (h, m, L)
+        V = jnp.exp(mul(logA[..., None], jnp.arange(L, dtype=dtype)[None, None, :]))  # (h, m, L)
         K = jnp.einsum("hm,hml->lh", (C * Bbar).astype(V.dtype), V)
         if self.field == "complex":
             return (2 * K.real).astype(dtype)
@@ -159,9 +165,9 @@ class S4D(eqx.Module):
             y = fft_conv(x, self.kernel(x.shape[0], x.dtype))
         else:
             Abar, Bbar, C = self._params(x.dtype)
-            h = linear_recurrence(Abar[None], Bbar[None] * x[:, :, None], method=self.method)
+            h = linear_recurrence(Abar[None], mul(Bbar[None], x[:, :, None]), method=self.method)
             y = self._out(jnp.einsum("lhm,hm->lh", h, C)).astype(x.dtype)
-        return y + x * self.D.astype(x.dtype)
+        return y + x * self.D.astype(x.dtype)[None, :]
 
     def init_state(self, dtype=None) -> Inexact[Array, "h m"]:
         """Zero recurrent state (h, m)."""
@@ -176,12 +182,13 @@ class S4D(eqx.Module):
     ) -> tuple[Inexact[Array, "h m"], Float[Array, " h"]]:
         """One recurrent step: ``state = Ā state + B̄ x_t``, ``y_t = out(C state) + D x_t``."""
         Abar, Bbar, C = self._params(x_t.dtype)
-        state = Abar * state + Bbar * x_t[:, None]
+        state = Abar * state + mul(Bbar, x_t[:, None])
         y = self._out(jnp.sum(C * state, -1)).astype(x_t.dtype) + self.D.astype(x_t.dtype) * x_t
         return state, y
 
 
-class LRU(eqx.Module):
+@final
+class LRU(AbstractSequenceLayer):
     """Linear Recurrent Unit, (L, d_model) -> (L, d_model).
 
     ``λ = exp(−exp(ν_log) + i exp(θ_log))``, ``x_k = λ ⊙ x_{k−1} + γ ⊙ (B u_k)``,
@@ -230,22 +237,23 @@ class LRU(eqx.Module):
         """The diagonal ``λ`` (complex)."""
         dtype = dtype or self.nu_log.dtype
         nu, th = self.nu_log.astype(dtype), self.theta_log.astype(dtype)
-        return jnp.exp(-jnp.exp(nu) + 1j * jnp.exp(th))
+        return jnp.exp(to_complex(-jnp.exp(nu), jnp.exp(th)))
 
     def _params(self, dtype):
+        """``(λ, γ ⊙ B, C)`` (complex) in the working dtype ``dtype``."""
         cdt = complex_dtype(dtype)
         lam = self.eigenvalues(dtype)
-        B = (self.B[..., 0] + 1j * self.B[..., 1]).astype(cdt)
-        B = B * jnp.exp(self.gamma_log.astype(dtype))[:, None]
-        C = (self.C[..., 0] + 1j * self.C[..., 1]).astype(cdt)
+        B = to_complex(self.B[..., 0], self.B[..., 1]).astype(cdt)
+        B = mul(B, jnp.exp(self.gamma_log.astype(dtype))[:, None])
+        C = to_complex(self.C[..., 0], self.C[..., 1]).astype(cdt)
         return lam, B, C
 
     def __call__(self, x: Float[Array, "L h"]) -> Float[Array, "L h"]:
         """Apply the LRU to one sequence (L, d_model); output dtype follows ``x``."""
         check_input("x", x, self.d_model)
         lam, B, C = self._params(x.dtype)
-        h = linear_recurrence(lam[None], x @ B.T, method=self.method)  # (L, n)
-        return (h @ C.T).real.astype(x.dtype) + x * self.D.astype(x.dtype)
+        h = linear_recurrence(lam[None], x.astype(B.dtype) @ B.T, method=self.method)  # (L, n)
+        return (h @ C.T).real.astype(x.dtype) + x * self.D.astype(x.dtype)[None, :]
 
     def init_state(self, dtype=None) -> Inexact[Array, " n"]:
         """Zero recurrent state (n,)."""
@@ -256,10 +264,11 @@ class LRU(eqx.Module):
     ) -> tuple[Inexact[Array, " n"], Float[Array, " h"]]:
         """One recurrent step."""
         lam, B, C = self._params(x_t.dtype)
-        state = lam * state + B @ x_t
+        state = lam * state + B @ x_t.astype(B.dtype)
         return state, (C @ state).real.astype(x_t.dtype) + self.D.astype(x_t.dtype) * x_t
 
 
+@final
 class DiagonalSISO(eqx.Module):
     """SISO diagonal SSM in the parameterisation of Ran-Milo et al. (NeurIPS 2024).
 
@@ -313,13 +322,13 @@ class DiagonalSISO(eqx.Module):
         """``λ`` (real or complex)."""
         mod = jnp.exp(-jnp.exp(self.nu))
         if self.field == "complex":
-            return mod * jnp.exp(1j * self.theta)
+            return mul(mod, jnp.exp(1j * self.theta.astype(complex_dtype(self.theta.dtype))))
         return jax.lax.stop_gradient(self.sign) * mod
 
     def coefficients(self) -> Inexact[Array, " n"]:
         """``c_j = B_j C_j`` (complex for the complex field)."""
         if self.field == "complex":
-            return (self.B[:, 0] + 1j * self.B[:, 1]) * (self.C[:, 0] + 1j * self.C[:, 1])
+            return to_complex(self.B[:, 0], self.B[:, 1]) * to_complex(self.C[:, 0], self.C[:, 1])
         return self.B * self.C
 
     def impulse_response(self, t: int) -> Float[Array, " t"]:
@@ -328,12 +337,12 @@ class DiagonalSISO(eqx.Module):
         logmod = -jnp.exp(self.nu)  # log |λ|
         c = self.coefficients()
         if self.field == "complex":
-            V = jnp.exp((logmod + 1j * self.theta)[:, None] * k)
+            V = jnp.exp(mul(to_complex(logmod, self.theta)[:, None], k[None, :]))
             return 2 * jnp.real(c @ V)
         s = jax.lax.stop_gradient(self.sign)
         # s^k without powers of negative numbers
         sk = jnp.where((jnp.arange(t) % 2 == 0)[None, :], 1.0, s[:, None])
-        V = sk * jnp.exp(logmod[:, None] * k)
+        V = sk * jnp.exp(logmod[:, None] * k[None, :])
         return c @ V
 
     def __call__(self, x: Float[Array, "L 1"]) -> Float[Array, "L 1"]:

@@ -25,7 +25,7 @@ linearly. Solvers (``solver=``):
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, final
 
 import diffrax
 import equinox as eqx
@@ -35,12 +35,14 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..discretize import zoh
 from ..scan import Method, linear_recurrence
+from ._base import AbstractSequenceLayer
 from ._common import cast_floats
 
 __all__ = ["LinearCDE"]
 
 
-class LinearCDE(eqx.Module):
+@final
+class LinearCDE(AbstractSequenceLayer):
     """Linear CDE layer, (L, d_in) -> (L, d_out); hidden states (L, N) via :meth:`states`.
 
     Args:
@@ -100,6 +102,11 @@ class LinearCDE(eqx.Module):
         self.C = jax.random.normal(kC, (d_out, hidden)) / math.sqrt(hidden)
         self.z0 = jax.random.normal(kz, (hidden,))
 
+    @property
+    def d_model(self) -> int:
+        """The width of the input path, ``d_in`` (the sequence-layer protocol's ``d_model``)."""
+        return self.d_in
+
     def with_solver(self, solver: str, substeps: int | None = None) -> LinearCDE:
         """A copy with the same parameters and another solver (and substeps for diffrax)."""
         if solver not in ("exact", "euler", "diffrax"):
@@ -112,6 +119,7 @@ class LinearCDE(eqx.Module):
 
     # ------------------------------------------------------------------------------------
     def _paths(self, X, ts):
+        """``(ts, ω, ξ)``: the sample times and the gate and input paths, checked."""
         L = X.shape[0]
         if X.ndim != 2 or X.shape[1] != self.d_in:
             raise ValueError(f"X must have shape (L, {self.d_in}), got {X.shape}")
@@ -159,6 +167,7 @@ class LinearCDE(eqx.Module):
         return jnp.concatenate([m.z0[None], z], 0)
 
     def _solve_diffrax(self, ts, omega, xi):
+        """Hidden states at ``ts`` by diffrax (Tsit5 on the knots of the control, see above)."""
         path = diffrax.LinearInterpolation(ts=ts, ys=jnp.concatenate([omega, xi], 1))
         w = omega.shape[1]
         A, B = self.A, self.B
@@ -167,7 +176,7 @@ class LinearCDE(eqx.Module):
             if self.structure == "dense":
                 cols = jnp.einsum("ijk,k->ji", A, z)  # (N, w)
             else:
-                cols = (A * z).T
+                cols = (A * z[None, :]).T
             return jnp.concatenate([cols, B], 1)  # (N, w + 1 + d)
 
         del w

@@ -19,6 +19,7 @@ and ``complex_A`` (A = −exp(A_log) + i A_imag with A_imag = π n, B and C comp
 from __future__ import annotations
 
 import math
+from typing import final
 
 import equinox as eqx
 import jax
@@ -26,16 +27,19 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact, PRNGKeyArray
 
 from ..scan import Method, selective_scan
-from ._common import cast_floats, check_input, complex_dtype
+from ._base import AbstractSequenceLayer
+from ._common import cast_floats, check_input, complex_dtype, mul, to_complex
 
 __all__ = ["Mamba"]
 
 
 def _linear(key, d_in, d_out, bias):
+    """An ``eqx.nn.Linear(d_in, d_out)``, with or without bias."""
     return eqx.nn.Linear(d_in, d_out, use_bias=bias, key=key)
 
 
-class Mamba(eqx.Module):
+@final
+class Mamba(AbstractSequenceLayer):
     """The full Mamba block, (L, d_model) -> (L, d_model), unbatched.
 
     Args:
@@ -144,13 +148,15 @@ class Mamba(eqx.Module):
 
     # -------------------------------------------------------------------------------------
     def _A(self, dtype):
+        """The diagonal A = −exp(A_log) (+ i A_imag) in the working dtype ``dtype``."""
         A = -jnp.exp(self.A_log.astype(dtype))
         if self.complex_A:
-            A = A + 1j * self.A_imag.astype(dtype)
+            A = to_complex(A, self.A_imag.astype(dtype))
         return A
 
     def _to_complex(self, v):
-        return v[..., 0] + 1j * v[..., 1] if self.complex_A else v
+        """Real/imaginary pairs (..., 2) to complex (...) when ``complex_A``; else ``v``."""
+        return to_complex(v[..., 0], v[..., 1]) if self.complex_A else v
 
     def _ssm_params(self, xc):
         """δ (pre-softplus), B, C from the conv output xc (L, d_inner)."""
@@ -194,7 +200,7 @@ class Mamba(eqx.Module):
         xc = jax.nn.silu(_causal_depthwise_conv(m.conv, xs))
         delta, B, C = m._ssm_params(xc)
         A = m._A(x.dtype)
-        delta = jax.nn.softplus(delta + m.dt_proj.bias)
+        delta = jax.nn.softplus(delta + m.dt_proj.bias[None, :])
         y_ssm, state = selective_scan(
             xc,
             delta,
@@ -207,7 +213,7 @@ class Mamba(eqx.Module):
             selective_C=self.selective_C,
             return_state=True,
         )
-        y = (y_ssm + xc * m.D) * jax.nn.silu(z)
+        y = (y_ssm + xc * m.D[None, :]) * jax.nn.silu(z)
         out = jax.vmap(m.out_proj)(y)
         if return_aux:
             aux = {"u": xc, "delta": delta, "B": B, "C": C, "y_ssm": y_ssm, "state": state}
@@ -225,7 +231,13 @@ class Mamba(eqx.Module):
             jnp.zeros((self.d_inner, self.d_state), sdt),
         )
 
-    def step(self, state, x_t: Float[Array, " d_model"]):
+    def step(
+        self,
+        state: tuple[Float[Array, "k d_inner"], Inexact[Array, "d_inner n"]],
+        x_t: Float[Array, " d_model"],
+    ) -> tuple[
+        tuple[Float[Array, "k d_inner"], Inexact[Array, "d_inner n"]], Float[Array, " d_model"]
+    ]:
         """One recurrent step; ``state`` as returned by :meth:`init_state`. Returns (state, y_t)."""
         m = cast_floats(self, x_t.dtype)
         conv_buf, h = state
@@ -241,7 +253,7 @@ class Mamba(eqx.Module):
         A = m._A(x_t.dtype)
         Bm = B[None, :] if self.selective_B else B
         Cm = C[None, :] if self.selective_C else C
-        h = jnp.exp(delta[:, None] * A) * h + (delta * xc)[:, None] * Bm
+        h = mul(jnp.exp(mul(delta[:, None], A)), h) + mul((delta * xc)[:, None], Bm)
         y = jnp.sum(h * Cm, -1)
         y = 2 * y.real if self.complex_A else y
         y = (y.astype(x_t.dtype) + xc * m.D) * jax.nn.silu(z)
@@ -256,5 +268,5 @@ def _causal_depthwise_conv(conv: eqx.nn.Conv1d, x: Float[Array, "L d"]) -> Float
     w = conv.weight[:, 0, :]  # (d, k): tap j multiplies x[t - (k - 1) + j]
     k, L = w.shape[1], x.shape[0]
     xp = jnp.pad(x, ((k - 1, 0), (0, 0)))
-    y = sum(xp[j : j + L] * w[:, j] for j in range(k))
-    return y + conv.bias[:, 0]
+    y = sum(xp[j : j + L] * w[None, :, j] for j in range(k))
+    return y + conv.bias[None, :, 0]

@@ -22,7 +22,7 @@ Gu, Goel, Ré, "Efficiently Modeling Long Sequences with Structured State Spaces
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, final
 
 import equinox as eqx
 import jax
@@ -30,7 +30,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, PRNGKeyArray
 
-from ._common import cast_floats, check_input, complex_dtype, fft_conv, log_uniform
+from ._base import AbstractSequenceLayer
+from ._common import (
+    cast_floats,
+    check_input,
+    complex_dtype,
+    fft_conv,
+    log_uniform,
+    mul,
+    to_complex,
+)
 
 __all__ = ["S4", "hippo_legs", "hippo_legs_nplr"]
 
@@ -62,10 +71,12 @@ def hippo_legs_nplr(N: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def _full(x):
+    """``[x, conj(x)]`` along the last axis: the conjugate-closed full system."""
     return jnp.concatenate([x, jnp.conj(x)], -1)
 
 
-class S4(eqx.Module):
+@final
+class S4(AbstractSequenceLayer):
     """S4 layer (DPLR HiPPO-LegS), (L, d_model) -> (L, d_model).
 
     Args:
@@ -124,8 +135,8 @@ class S4(eqx.Module):
     # ------------------------------------------------------------------------------------
     def _full_params(self):
         """Full conjugate-closed (Λ, P, B, C) in the working dtype: (N,), (N,), (h,N), (h,N)."""
-        cx = lambda v: v[..., 0] + 1j * v[..., 1]  # noqa: E731
-        Lam = _full(-jnp.exp(self.log_A_real) + 1j * self.A_imag)
+        cx = lambda v: to_complex(v[..., 0], v[..., 1])  # noqa: E731
+        Lam = _full(to_complex(-jnp.exp(self.log_A_real), self.A_imag))
         return Lam, _full(cx(self.P)), _full(cx(self.B)), _full(cx(self.C))
 
     def dense(self) -> tuple[Complex[Array, "N N"], Complex[Array, "h N"], Complex[Array, "h N"]]:
@@ -144,9 +155,9 @@ class S4(eqx.Module):
 
         def one(dt, b):
             if self.discretization == "bilinear":
-                M = eye - dt / 2 * A
-                return jnp.linalg.solve(M, eye + dt / 2 * A), jnp.linalg.solve(M, dt * b)
-            Ab = jax.scipy.linalg.expm(dt * A)
+                M = eye - mul(dt / 2, A)
+                return jnp.linalg.solve(M, eye + mul(dt / 2, A)), jnp.linalg.solve(M, mul(dt, b))
+            Ab = jax.scipy.linalg.expm(mul(dt, A))
             return Ab, jnp.linalg.solve(A, (Ab - eye) @ b)
 
         Ab, Bb = jax.vmap(one)(dt, B)
@@ -169,12 +180,13 @@ class S4(eqx.Module):
         eye = jnp.eye(Lam.shape[0], dtype=Lam.dtype)
         # C̃ = C (I − Ā^L) per channel
         AL = jax.vmap(lambda M: jnp.linalg.matrix_power(M, L))(Ab)
-        Ct = jnp.einsum("hn,hnk->hk", C, eye - AL)
+        Ct = jnp.einsum("hn,hnk->hk", C, eye[None] - AL)
         dt = jnp.exp(self.log_dt)
-        z = jnp.exp(-2j * jnp.pi * jnp.arange(L // 2 + 1, dtype=self.log_dt.dtype) / L)  # (F,)
+        freqs = jnp.arange(L // 2 + 1, dtype=self.log_dt.dtype)
+        z = jnp.exp(-2j * jnp.pi * freqs.astype(complex_dtype(freqs.dtype)) / L)  # (F,)
 
         def one(dt, Ct, b):
-            den = (2 / dt) * (1 - z)[:, None] - Lam[None, :] * (1 + z)[:, None]  # (F, N)
+            den = mul(2 / dt, (1 - z)[:, None]) - Lam[None, :] * (1 + z)[:, None]  # (F, N)
             r = 1 / den
             Pc = jnp.conj(P)
             s00 = r @ (Ct * b)
@@ -196,12 +208,12 @@ class S4(eqx.Module):
             Ab, Bb, C = m.discrete()
 
             def step(s, u):
-                s = jnp.einsum("hnk,hk->hn", Ab, s) + Bb * u[:, None]
+                s = jnp.einsum("hnk,hk->hn", Ab, s) + mul(Bb, u[:, None])
                 return s, jnp.einsum("hn,hn->h", C, s).real
 
             _, y = jax.lax.scan(step, m.init_state(x.dtype), x)
             y = y.astype(x.dtype)
-        return y + x * m.D
+        return y + x * m.D[None, :]
 
     def init_state(self, dtype=None) -> Complex[Array, "h N"]:
         """Zero recurrent state (h, N) in the full modal basis."""
@@ -216,6 +228,6 @@ class S4(eqx.Module):
         """
         m = cast_floats(self, x_t.dtype)
         Ab, Bb, C = m.discrete()
-        state = jnp.einsum("hnk,hk->hn", Ab, state) + Bb * x_t[:, None]
+        state = jnp.einsum("hnk,hk->hn", Ab, state) + mul(Bb, x_t[:, None])
         y = jnp.einsum("hn,hn->h", C, state).real.astype(x_t.dtype)
         return state, y + m.D * x_t

@@ -30,19 +30,36 @@ recursion applies (cost linear in V·T).
 from __future__ import annotations
 
 import math
+from typing import final
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Inexact, PRNGKeyArray
+from jaxtyping import Array, Complex, Float, Inexact, PRNGKeyArray
 
 from ..scan import Method, linear_recurrence
-from ._common import cast_floats, check_input, complex_dtype
+from ._base import AbstractSequenceLayer
+from ._common import cast_floats, check_input, complex_dtype, mul, result_dtype, to_complex
 
 __all__ = ["SSM2D", "ar_companion_modes", "conv2d_causal", "roesser_kernel", "roesser_scan"]
 
 
-def roesser_kernel(a1, a2, a3, a4, b1, b2, c1, c2, V: int, T: int) -> Float[Array, "V T"]:
+#: A coefficient of the 2D recursion: per mode (n,), or per cell and mode (V, T, n).
+Coeff = Inexact[Array, " n"] | Inexact[Array, "V T n"]
+
+
+def roesser_kernel(
+    a1: Inexact[Array, " n"],
+    a2: Inexact[Array, " n"],
+    a3: Inexact[Array, " n"],
+    a4: Inexact[Array, " n"],
+    b1: Inexact[Array, " n"],
+    b2: Inexact[Array, " n"],
+    c1: Inexact[Array, " n"],
+    c2: Inexact[Array, " n"],
+    V: int,
+    T: int,
+) -> Float[Array, "V T"]:
     """Closed-form 2D impulse response ``K[i, j]`` (variate lag i < V, time lag j < T).
 
     All coefficients have shape (n,) (modes, real or complex); the output is ``Re`` of the
@@ -52,7 +69,7 @@ def roesser_kernel(a1, a2, a3, a4, b1, b2, c1, c2, V: int, T: int) -> Float[Arra
     j = jnp.arange(T)[None, :, None]
     kmax = min(V, T)
     k = jnp.arange(kmax)
-    dtype = complex_dtype(jnp.result_type(a1, a2, a3, a4, b1, b2, c1, c2))
+    dtype = complex_dtype(result_dtype(a1, a2, a3, a4, b1, b2, c1, c2))
     rdt = jnp.finfo(dtype).dtype
 
     def lbinom(nn, kk):
@@ -75,7 +92,8 @@ def roesser_kernel(a1, a2, a3, a4, b1, b2, c1, c2, V: int, T: int) -> Float[Arra
         ii, jj = i[..., :1].astype(rdt), j[..., :1].astype(rdt)
         valid = (kk <= ii) & (kk <= jj)
         ii_, jj_ = jnp.maximum(ii, kk), jnp.maximum(jj, kk)
-        logt = kk * lc + lbinom(ii_, kk) + lbinom(jj_, kk) + (ii_ - kk) * la4 + (jj_ - kk) * la1
+        logt = mul(kk, lc) + lbinom(ii_, kk).astype(dtype) + lbinom(jj_, kk).astype(dtype)
+        logt = logt + mul(ii_ - kk, la4) + mul(jj_ - kk, la1)
         # exact zeros: a positive power of a zero coefficient
         zero = (zc & (kk > 0)) | (z4 & (ii - kk > 0)) | (z1 & (jj - kk > 0))
         keep = valid & ~zero
@@ -85,13 +103,27 @@ def roesser_kernel(a1, a2, a3, a4, b1, b2, c1, c2, V: int, T: int) -> Float[Arra
     G = jax.vmap(G_mode, out_axes=-1)(la1, la4, lc, z1, z4, zc)  # (V, T, n)
     Gi = jnp.pad(G, ((1, 0), (0, 0), (0, 0)))[:-1]  # G[i-1, j]
     Gj = jnp.pad(G, ((0, 0), (1, 0), (0, 0)))[:, :-1]  # G[i, j-1]
-    h1 = b1 * G - b1 * a4 * Gi + a2 * b2 * Gj
-    h2 = b2 * G - b2 * a1 * Gj + a3 * b1 * Gi
-    return jnp.sum(c1 * h1 + c2 * h2, -1).real.astype(rdt)
+    # the coefficients (n,) against G (V, T, n): leading axes and casts spelled out
+    a1, a2, a3, a4, b1, b2, c1, c2 = (
+        jnp.asarray(p)[None, None, :] for p in (a1, a2, a3, a4, b1, b2, c1, c2)
+    )
+    h1 = mul(b1, G) - mul(mul(b1, a4), Gi) + mul(mul(a2, b2), Gj)
+    h2 = mul(b2, G) - mul(mul(b2, a1), Gj) + mul(mul(a3, b1), Gi)
+    return jnp.sum(mul(c1, h1) + mul(c2, h2), -1).real.astype(rdt)
 
 
 def roesser_scan(
-    a1, a2, a3, a4, b1, b2, c1, c2, x: Float[Array, "V T"], *, method: Method = "auto"
+    a1: Coeff,
+    a2: Coeff,
+    a3: Coeff,
+    a4: Coeff,
+    b1: Coeff,
+    b2: Coeff,
+    c1: Coeff,
+    c2: Coeff,
+    x: Float[Array, "V T"],
+    *,
+    method: Method = "auto",
 ) -> Float[Array, "V T"]:
     """The 2D recursion, sequential in time and a linear recurrence along variates.
 
@@ -99,7 +131,7 @@ def roesser_scan(
     ``x`` is (V, T); returns ``y`` (V, T) = ``Re Σ_modes (c1 h1 + c2 h2)`` in ``x``'s dtype.
     """
     V, T = x.shape
-    dtype = jnp.result_type(a1, a2, a3, a4, b1, b2, c1, c2, x)
+    dtype = result_dtype(a1, a2, a3, a4, b1, b2, c1, c2, x)
     n = jnp.shape(a1)[-1]
     coeffs = [jnp.asarray(p, dtype) for p in (a1, a2, a3, a4, b1, b2, c1, c2)]
     varying = [p.ndim == 3 for p in coeffs]  # static: which coefficients depend on (v, t)
@@ -133,7 +165,8 @@ def conv2d_causal(x: Float[Array, "V T"], K: Float[Array, "V T"]) -> Float[Array
     return y[:V, :T].astype(x.dtype)
 
 
-class SSM2D(eqx.Module):
+@final
+class SSM2D(AbstractSequenceLayer):
     """Chimera-style 2D SSM layer, (T, V) -> (T, V): time × variates (V = d_model).
 
     Args:
@@ -191,7 +224,7 @@ class SSM2D(eqx.Module):
         n = d_state
         # S4D-Lin-like diagonal transitions for both directions
         self.A_log = jnp.log(jnp.full((heads, 2, n), 0.5))
-        self.A_imag = jnp.broadcast_to(jnp.pi * jnp.arange(n), (heads, 2, n)) + 0.0
+        self.A_imag = jnp.broadcast_to(jnp.pi * jnp.arange(n, dtype=float), (heads, 2, n)) + 0.0
         self.A_cross = 0.5 * jax.random.normal(ks[0], (heads, 2, n, 2)) / math.sqrt(n)
         self.Bs = jax.random.normal(ks[1], (heads, 2, n, 2)) * math.sqrt(0.5)
         self.Cs = jax.random.normal(ks[2], (heads, 2, n, 2)) * math.sqrt(0.5 / n)
@@ -203,13 +236,14 @@ class SSM2D(eqx.Module):
 
     def _coeffs(self, x_vt, dtype):
         """Discrete (a1, a2, a3, a4, b1, b2, c1, c2) per head: (k, n) or (k, V, T, n)."""
-        cx = lambda p: p[..., 0] + 1j * p[..., 1]  # noqa: E731
-        A = -jnp.exp(self.A_log) + 1j * self.A_imag  # (k, 2, n): [time, variate]
+        cx = lambda p: to_complex(p[..., 0], p[..., 1])  # noqa: E731
+        A = to_complex(-jnp.exp(self.A_log), self.A_imag)  # (k, 2, n): [time, variate]
         Ac, Bs, Cs = cx(self.A_cross), cx(self.Bs), cx(self.Cs)
         if self.selective:
-            pre = self.log_dt[:, :, None, None] + 0 * x_vt  # bias in softplus-inverse space
+            x4 = x_vt[None, None]  # (1, 1, V, T)
+            pre = self.log_dt[:, :, None, None] + 0 * x4  # bias in softplus-inverse space
             dt = jax.nn.softplus(
-                self.w_dt[:, :, None, None] * x_vt + jnp.log(jnp.expm1(jnp.exp(pre)))
+                self.w_dt[:, :, None, None] * x4 + jnp.log(jnp.expm1(jnp.exp(pre)))
             )  # (k, 2, V, T)
             dt = dt[..., None]  # (k, 2, V, T, 1)
             A, Ac, Bs = (p[:, :, None, None, :] for p in (A, Ac, Bs))
@@ -217,9 +251,9 @@ class SSM2D(eqx.Module):
         else:
             dt = jnp.exp(self.log_dt)[..., None]  # (k, 2, 1)
         d1, d2 = dt[:, 0], dt[:, 1]
-        a1, a4 = jnp.exp(d1 * A[:, 0]), jnp.exp(d2 * A[:, 1])
-        a2, a3 = d1 * Ac[:, 0], d2 * Ac[:, 1]
-        b1, b2 = d1 * Bs[:, 0], d2 * Bs[:, 1]
+        a1, a4 = jnp.exp(mul(d1, A[:, 0])), jnp.exp(mul(d2, A[:, 1]))
+        a2, a3 = mul(d1, Ac[:, 0]), mul(d2, Ac[:, 1])
+        b1, b2 = mul(d1, Bs[:, 0]), mul(d2, Bs[:, 1])
         c1, c2 = jnp.broadcast_to(Cs[:, 0], a1.shape), jnp.broadcast_to(Cs[:, 1], a1.shape)
         cdt = complex_dtype(dtype)
         return tuple(p.astype(cdt) for p in (a1, a2, a3, a4, b1, b2, c1, c2))
@@ -245,17 +279,20 @@ class SSM2D(eqx.Module):
             y = sum(
                 roesser_scan(*(p[k] for p in cs), xv, method=self.method) for k in range(self.heads)
             )
-        return (y.T + x * m.D).astype(x.dtype)
+        return (y.T + x * m.D[None, :]).astype(x.dtype)
 
 
-def ar_companion_modes(phi: Inexact[Array, " p"]):
+def ar_companion_modes(
+    phi: Inexact[Array, " p"],
+) -> tuple[Complex[Array, " p"], Complex[Array, " p"], Complex[Array, " p"]]:
     """Modes (a1, b1, c1) of the diagonalised AR(p) companion matrix.
 
     ``s_t = Comp s_{t−1} + e1 ε_t``, ``y_t = e1ᵀ s_t`` gives ``y_t = Σ_k φ_k y_{t−k} + ε_t``.
     With ``Comp = W diag(r) W⁻¹``: ``a1 = r``, ``b1 = W⁻¹ e1``, ``c1 = e1ᵀ W``.
     """
     p = phi.shape[0]
-    comp = jnp.zeros((p, p), complex_dtype(phi.dtype)).at[0].set(phi)
+    cdt = complex_dtype(phi.dtype)
+    comp = jnp.zeros((p, p), cdt).at[0].set(phi.astype(cdt))
     comp = comp.at[jnp.arange(1, p), jnp.arange(p - 1)].set(1.0)
     r, W = jnp.linalg.eig(comp)
     b1 = jnp.linalg.solve(W, jnp.zeros(p, W.dtype).at[0].set(1.0))

@@ -7,9 +7,18 @@ Public API::
 
     log_Z, diag = smc(key, model, proposal, y, num_particles=64)
 
-See ``docs/bounds.md``.
+Modules: the abstract bases (``_base``), the models (``lgssm``, ``deep``, ``classic``), the
+proposals, the bounds (``bounds.elbo``, ``bounds.smc``, ``bounds.pvmc``), exact inference
+(``kalman``) and the training methods with their evaluators (``methods``). See ``docs/bounds.md``.
 """
 
+from ._base import (
+    AbstractMarkovSSM,
+    AbstractParallelProposal,
+    AbstractProposal,
+    AbstractSSM,
+    check_observations,
+)
 from .bounds import (
     BOUNDS,
     elbo,
@@ -22,16 +31,23 @@ from .bounds import (
     smc,
     systematic_resample,
 )
+from .classic import (
+    AbstractLotkaVolterra,
+    LotkaVolterra,
+    NeuralLotkaVolterra,
+    StochasticVolatility,
+)
+from .deep import SRNN, DeepMarkovModel, bernoulli_log_prob
 from .kalman import KalmanFiltered, KalmanSmoothed, kalman_filter, rts_smoother
-from .models import LGSSM, SRNN, SSM, DeepMarkovModel, LotkaVolterra, StochasticVolatility
+from .lgssm import LGSSM
+from .methods import METHODS, make_loss, make_proposal, method_bound, pvmc_path
 from .proposals import (
     BootstrapProposal,
     ConvProposal,
     FilteringProposal,
     GaussianMarginals,
-    ParallelProposal,
-    Proposal,
     SmoothingProposal,
+    sv_linearized_marginals,
 )
 
 __all__ = [
@@ -49,17 +65,28 @@ __all__ = [
     "KalmanSmoothed",
     "kalman_filter",
     "rts_smoother",
-    "SSM",
+    "AbstractSSM",
+    "AbstractMarkovSSM",
+    "check_observations",
     "LGSSM",
     "DeepMarkovModel",
     "SRNN",
+    "bernoulli_log_prob",
     "StochasticVolatility",
     "LotkaVolterra",
-    "Proposal",
+    "NeuralLotkaVolterra",
+    "AbstractLotkaVolterra",
+    "AbstractProposal",
+    "AbstractParallelProposal",
     "BootstrapProposal",
     "FilteringProposal",
     "SmoothingProposal",
-    "ParallelProposal",
     "GaussianMarginals",
     "ConvProposal",
+    "sv_linearized_marginals",
+    "METHODS",
+    "pvmc_path",
+    "make_proposal",
+    "method_bound",
+    "make_loss",
 ]

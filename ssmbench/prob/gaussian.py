@@ -23,6 +23,7 @@ __all__ = [
     "logmeanexp",
     "normalize_log_weights",
     "safe_log",
+    "softplus_scale",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -50,9 +51,9 @@ def gauss_log_prob_many(
     """``gauss_log_prob`` of many points under one Gaussian: one triangular solve with n right-hand
     sides instead of n solves (PVMC's N x N transition matrix needs N of these per step)."""
     d = xs.shape[-1]
-    diff = xs - mean
+    diff = xs - mean[None, :]
     if scale.ndim == 1:
-        z = diff / scale
+        z = diff / scale[None, :]
         logdet = jnp.sum(jnp.log(jnp.abs(scale)))
     else:
         L = jnp.tril(scale)
@@ -89,3 +90,8 @@ def safe_log(x: Float[Array, "..."]) -> Float[Array, "..."]:
     """log(x) that returns -inf at x == 0 with a zero (not NaN) gradient there."""
     pos = x > 0
     return jnp.where(pos, jnp.log(jnp.where(pos, x, 1.0)), -jnp.inf)
+
+
+def softplus_scale(raw: Float[Array, "..."], min_scale: float) -> Float[Array, "..."]:
+    """A positive scale from an unconstrained output: ``softplus(raw) + min_scale``."""
+    return jax.nn.softplus(raw) + min_scale

@@ -3,6 +3,9 @@
 These are the ground truth that every Monte Carlo bound is checked against; they are themselves
 cross-checked against dynamax's ``lgssm_filter`` / ``lgssm_smoother`` and a dense-Gaussian oracle in
 ``tests/test_prob_kalman.py``. Covariance updates use the Joseph form and Cholesky solves.
+
+Pure functions of the model's parameters and the data; the models never import this module (the
+exact log-likelihood of an LGSSM is ``kalman_filter(model, y).log_likelihood``).
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve, solve_triangular
 from jaxtyping import Array, Float
 
-from .models import LGSSM, check_observations
+from ._base import check_observations
+from .lgssm import LGSSM
 
 __all__ = ["KalmanFiltered", "KalmanSmoothed", "kalman_filter", "rts_smoother"]
 
 
 class KalmanFiltered(NamedTuple):
+    """log p(y_{0:T-1}) and the filtered (given y_{0:t}) and predicted (given y_{0:t-1}) moments."""
+
     log_likelihood: Float[Array, ""]
     filtered_means: Float[Array, "T dx"]
     filtered_covs: Float[Array, "T dx dx"]
@@ -29,6 +35,8 @@ class KalmanFiltered(NamedTuple):
 
 
 class KalmanSmoothed(NamedTuple):
+    """log p(y_{0:T-1}), the smoothed (given all of y) and the filtered moments."""
+
     log_likelihood: Float[Array, ""]
     smoothed_means: Float[Array, "T dx"]
     smoothed_covs: Float[Array, "T dx dx"]
@@ -37,6 +45,7 @@ class KalmanSmoothed(NamedTuple):
 
 
 def _sym(P):
+    """The symmetric part of ``P``."""
     return 0.5 * (P + P.T)
 
 

@@ -7,66 +7,79 @@ Sequential interface (used by ``elbo``, ``iwae``, ``smc``): a proposal computes 
     proposal.step(model, x_prev, a_t)       -> (mean, scale) of q(x_t | x_{t-1}, ...)
 
 All proposals here are Gaussian (``scale``: a vector of stds or a tril matrix). The model is passed
-in so that a proposal can reuse the prior (bootstrap, residual "Resq" parameterisation) and the
+in so that a proposal can reuse the prior (bootstrap, residual "Resq" parameterization) and the
 model's deterministic context ``c_t``.
 
 Parallel interface (used by ``pvmc``): ``proposal.marginals(model, y) -> (means (T, dx),
 scales (T, dx) or (T, dx, dx))``, per-t Gaussians q_t(x_t | y_{0:T-1}) that are sampled for all t at
 once. Every parallel proposal is also a sequential one (its ``step`` ignores ``x_prev``), so the
-same q can be used by all four bounds.
+same q can be used by all four bounds. The abstract bases are in :mod:`ssmbench.prob._base`.
 """
 
 from __future__ import annotations
+
+import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .models import LGSSM, SSM
+from ._base import AbstractParallelProposal, AbstractProposal, observation_features
+from .classic import StochasticVolatility
+from .gaussian import softplus_scale
+from .kalman import rts_smoother
+from .lgssm import LGSSM
 
 __all__ = [
-    "Proposal",
     "BootstrapProposal",
     "FilteringProposal",
     "SmoothingProposal",
-    "ParallelProposal",
     "GaussianMarginals",
     "ConvProposal",
+    "sv_linearized_marginals",
 ]
 
 
-def _softplus_scale(raw, min_scale):
-    return jax.nn.softplus(raw) + min_scale
-
-
-class Proposal(eqx.Module):
-    """Base class: sequential Gaussian proposal."""
-
-    def features(self, model: SSM, y: Float[Array, "T dy"]):
-        """Per-step features (pytree with leading axis T). Default: (y, model context)."""
-        return (y, model.context(y))
-
-    def initial(self, model: SSM, a) -> tuple[Array, Array]:
-        raise NotImplementedError
-
-    def step(self, model: SSM, x_prev: Float[Array, " dx"], a) -> tuple[Array, Array]:
-        raise NotImplementedError
-
-
-class BootstrapProposal(Proposal):
+class BootstrapProposal(AbstractProposal):
     """q = the model's prior: p(x_0 | c_0), then f(x_t | x_{t-1}, c_t) (the bootstrap filter)."""
 
+    def features(self, model, y):
+        """``(y, model context)``."""
+        return observation_features(model, y)
+
     def initial(self, model, a):
+        """p(x_0 | c_0)."""
         _, c = a
         return model.initial_dist(c)
 
     def step(self, model, x_prev, a):
+        """f(x_t | x_{t-1}, c_t)."""
         _, c = a
         return model.transition_dist(x_prev, c)
 
 
-class FilteringProposal(Proposal):
+def _resq(q, prior_mean, x_prev, h):
+    """N(NN_mu([x_prev, h]) (+ prior_mean if ``q.residual``), softplus(NN_s([x_prev, h]))) from
+    the MLP of a residual proposal ``q``."""
+    out = q.mlp(jnp.concatenate([x_prev, h]))
+    mean = out[: q._dx] + (prior_mean if q.residual else 0.0)
+    return mean, softplus_scale(out[q._dx :], q.min_scale)
+
+
+def _resq_initial(q, model, a):
+    """q(x_0 | h_0) of a residual proposal: the MLP sees x_{-1} = 0, residual on the initial mean."""
+    h, c = a
+    return _resq(q, model.initial_dist(c)[0], jnp.zeros(q._dx, h.dtype), h)
+
+
+def _resq_step(q, model, x_prev, a):
+    """q(x_t | x_{t-1}, h_t) of a residual proposal, residual on the transition mean."""
+    h, c = a
+    return _resq(q, model.transition_dist(x_prev, c)[0], x_prev, h)
+
+
+class FilteringProposal(AbstractProposal):
     """q(x_t | x_{t-1}, y_t) = N(mu_p(x_{t-1}) + NN_mu, softplus(NN_s)) ("Resq": residual on the
     prior mean when ``residual``). At t = 0 the MLP sees x_{-1} = 0 and the residual is on the
     model's initial mean."""
@@ -78,25 +91,25 @@ class FilteringProposal(Proposal):
 
     def __init__(self, state_dim: int, obs_dim: int, hidden: int = 32, *, key, residual=True,
                  dtype=None, min_scale: float = 1e-3):  # fmt: skip
+        """A one-hidden-layer tanh MLP on ``[x_{t-1}, y_t]``."""
         dtype = dtype or jnp.zeros(()).dtype
         self.mlp = eqx.nn.MLP(state_dim + obs_dim, 2 * state_dim, hidden, 1, jax.nn.tanh, key=key, dtype=dtype)  # fmt: skip
         self.residual, self.min_scale, self._dx = residual, min_scale, state_dim
 
-    def _gauss(self, prior_mean, x_prev, yt):
-        out = self.mlp(jnp.concatenate([x_prev, yt]))
-        mean = out[: self._dx] + (prior_mean if self.residual else 0.0)
-        return mean, _softplus_scale(out[self._dx :], self.min_scale)
+    def features(self, model, y):
+        """``(y, model context)``."""
+        return observation_features(model, y)
 
     def initial(self, model, a):
-        yt, c = a
-        return self._gauss(model.initial_dist(c)[0], jnp.zeros(self._dx, yt.dtype), yt)
+        """q(x_0 | y_0), residual on the model's initial mean."""
+        return _resq_initial(self, model, a)
 
     def step(self, model, x_prev, a):
-        yt, c = a
-        return self._gauss(model.transition_dist(x_prev, c)[0], x_prev, yt)
+        """q(x_t | x_{t-1}, y_t), residual on the transition mean."""
+        return _resq_step(self, model, x_prev, a)
 
 
-class SmoothingProposal(Proposal):
+class SmoothingProposal(AbstractProposal):
     """DKS/SRNN structured inference: a backward GRU over ``y_{t:T-1}`` gives ``a_t``, and
     q(x_t | x_{t-1}, a_t) = N(mu_p(x_{t-1}) + NN_mu([x_{t-1}, a_t]), softplus(NN_s))."""
 
@@ -109,6 +122,7 @@ class SmoothingProposal(Proposal):
 
     def __init__(self, state_dim: int, obs_dim: int, hidden: int = 32, *, key, residual=True,
                  dtype=None, min_scale: float = 1e-3):  # fmt: skip
+        """A backward GRU with ``hidden`` units and a one-hidden-layer tanh MLP."""
         dtype = dtype or jnp.zeros(()).dtype
         k1, k2 = jax.random.split(key)
         self.gru = eqx.nn.GRUCell(obs_dim, hidden, key=k1, dtype=dtype)
@@ -116,6 +130,8 @@ class SmoothingProposal(Proposal):
         self.residual, self.min_scale, self._dx, self._dh = residual, min_scale, state_dim, hidden
 
     def features(self, model, y):
+        """``(backward GRU states over y_{t:T-1}, model context)``."""
+
         def step(h, yt):
             h = self.gru(yt, h)
             return h, h
@@ -123,43 +139,23 @@ class SmoothingProposal(Proposal):
         _, hs = jax.lax.scan(step, jnp.zeros(self._dh, y.dtype), y, reverse=True)
         return (hs, model.context(y))
 
-    def _gauss(self, prior_mean, x_prev, h):
-        out = self.mlp(jnp.concatenate([x_prev, h]))
-        mean = out[: self._dx] + (prior_mean if self.residual else 0.0)
-        return mean, _softplus_scale(out[self._dx :], self.min_scale)
-
     def initial(self, model, a):
-        h, c = a
-        return self._gauss(model.initial_dist(c)[0], jnp.zeros(self._dx, h.dtype), h)
+        """q(x_0 | a_0), residual on the model's initial mean."""
+        return _resq_initial(self, model, a)
 
     def step(self, model, x_prev, a):
-        h, c = a
-        return self._gauss(model.transition_dist(x_prev, c)[0], x_prev, h)
+        """q(x_t | x_{t-1}, a_t), residual on the transition mean."""
+        return _resq_step(self, model, x_prev, a)
 
 
-class ParallelProposal(Proposal):
-    """Base class of parallel-in-time proposals q(x_t | y_{0:T-1}), independent over t."""
-
-    def marginals(self, model: SSM, y: Float[Array, "T dy"]) -> tuple[Array, Array]:
-        raise NotImplementedError
-
-    def features(self, model, y):
-        return self.marginals(model, y)
-
-    def initial(self, model, a):
-        return a
-
-    def step(self, model, x_prev, a):
-        return a
-
-
-class GaussianMarginals(ParallelProposal):
+class GaussianMarginals(AbstractParallelProposal):
     """Fixed per-t Gaussians (e.g. the exact RTS marginals, or the prior marginals)."""
 
     means: Float[Array, "T dx"]
     scales: Float[Array, "T dx ..."]
 
     def marginals(self, model, y):
+        """The stored means and scales (their length must be that of ``y``)."""
         if self.means.shape[0] != y.shape[0]:
             raise ValueError(
                 f"GaussianMarginals holds {self.means.shape[0]} time steps but y has {y.shape[0]}"
@@ -170,8 +166,6 @@ class GaussianMarginals(ParallelProposal):
     def from_kalman_smoother(cls, model: LGSSM, y, inflation: float = 1.0, shift: float = 0.0):
         """The exact smoothing marginals p(x_t | y) of an LGSSM (the optimal per-t proposal),
         with covariances scaled by ``inflation`` and means shifted by ``shift`` (a mismatch knob)."""
-        from .kalman import rts_smoother
-
         sm = rts_smoother(model, y)
         chol = jnp.linalg.cholesky(sm.smoothed_covs * inflation)
         return cls(sm.smoothed_means + shift, chol)
@@ -192,7 +186,7 @@ class GaussianMarginals(ParallelProposal):
         return cls(ms, jnp.linalg.cholesky(Ps))
 
 
-class ConvProposal(ParallelProposal):
+class ConvProposal(AbstractParallelProposal):
     """Non-causal 1-D CNN over y_{0:T-1}: two 'SAME'-padded convolutions give a per-t diagonal
     Gaussian q_t(x_t | y_{t-r:t+r}) (receptive field r = kernel_size - 1)."""
 
@@ -203,6 +197,7 @@ class ConvProposal(ParallelProposal):
 
     def __init__(self, state_dim: int, obs_dim: int, hidden: int = 32, kernel_size: int = 5, *,
                  key, dtype=None, min_scale: float = 1e-3):  # fmt: skip
+        """Two convolutions of odd width ``kernel_size``, ``hidden`` channels in between."""
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         dtype = dtype or jnp.zeros(()).dtype
@@ -212,6 +207,32 @@ class ConvProposal(ParallelProposal):
         self.min_scale, self._dx = min_scale, state_dim
 
     def marginals(self, model, y):
+        """Per-t means and softplus scales from the CNN's ``2 dx`` output channels."""
         h = jax.nn.relu(self.conv1(y.T))
         out = self.conv2(h).T  # (T, 2 dx)
-        return out[:, : self._dx], _softplus_scale(out[:, self._dx :], self.min_scale)
+        return out[:, : self._dx], softplus_scale(out[:, self._dx :], self.min_scale)
+
+
+_LOG_CHI2_MEAN = -1.2703628454614782  # E log(e^2), e ~ N(0, 1)
+_LOG_CHI2_VAR = math.pi**2 / 2
+
+
+def sv_linearized_marginals(model: StochasticVolatility, y, inflation: float = 1.0):
+    """Per-t Gaussian proposal for SV: RTS marginals of the linear-Gaussian approximation
+    log y_t^2 = x_t + 2 log beta + log e_t^2,  log e^2 ~ N(-1.27, pi^2/2) (Harvey et al. 1994)."""
+    phi = jnp.tanh(model.phi_raw)
+    sig = jnp.exp(model.log_sigma)
+    d = model.state_dim
+    diag = jnp.diag
+    lin = LGSSM.from_covariances(
+        model.mu,
+        diag(sig**2 / (1 - phi**2)),
+        diag(phi),
+        diag(sig**2),
+        jnp.eye(d, dtype=y.dtype),
+        _LOG_CHI2_VAR * jnp.eye(d, dtype=y.dtype),
+        b=model.mu * (1 - phi),
+        d=2 * model.log_beta + _LOG_CHI2_MEAN,
+    )
+    z = jnp.log(y**2 + 1e-12)
+    return GaussianMarginals.from_kalman_smoother(lin, z, inflation=inflation)

@@ -1,6 +1,6 @@
 """Bach chorales as an 88-key binary piano roll, from ``music21``'s bundled corpus (optional).
 
-The data of the trainers' piano-roll task (``ssmbench.trainers.chorales_experiment``, issue 9
+The data of the trainers' piano-roll task (``experiments.trainers.chorales_experiment``, issue 9
 task 4). ``music21`` is an optional dependency (``pip install "music21>=9,<11"``, the suggested
 ``music`` extra); everything that needs it raises an ``ImportError`` naming it.
 
@@ -138,6 +138,7 @@ class ChoraleCorpus:
 
     @property
     def n_frames(self) -> int:
+        """Number of frames over all pieces."""
         return int(sum(r.shape[0] for r in self.rolls))
 
 
@@ -151,6 +152,7 @@ def cache_dir() -> Path:
 
 
 def _cache_file(directory: Path, version: str, frame_ql: float, max_pieces: int | None) -> Path:
+    """The cache file of one preprocessing (music21 version, frame length, number of pieces)."""
     settings = (
         f"v{_CACHE_VERSION}|music21={version}|frame_ql={frame_ql}|midi={LOW_MIDI}-{HIGH_MIDI}"
     )
@@ -160,6 +162,7 @@ def _cache_file(directory: Path, version: str, frame_ql: float, max_pieces: int 
 
 
 def _save(path: Path, c: ChoraleCorpus) -> None:
+    """Write a corpus to the cache (atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([r.shape[0] for r in c.rolls], np.int64)
     rolls = np.concatenate(c.rolls) if c.rolls else np.zeros((0, N_KEYS), np.uint8)
@@ -175,6 +178,7 @@ def _save(path: Path, c: ChoraleCorpus) -> None:
 
 
 def _load(path: Path) -> ChoraleCorpus:
+    """Read a corpus from the cache."""
     with np.load(path) as z:
         lengths = z["lengths"]
         rolls = np.split(z["rolls"], np.cumsum(lengths)[:-1]) if len(lengths) else []
@@ -306,10 +310,12 @@ class PianoRollTask:
 
     @property
     def T(self) -> int:
+        """Sequence length."""
         return int(self.y_train.shape[1])
 
     @property
     def obs_dim(self) -> int:
+        """Observation dimension (88 keys)."""
         return int(self.y_train.shape[2])
 
 

@@ -49,18 +49,22 @@ class SequenceTask:
 
     @property
     def T(self) -> int:
+        """Sequence length."""
         return int(self.y_train.shape[1])
 
     @property
     def obs_dim(self) -> int:
+        """Observation dimension."""
         return int(self.y_train.shape[2])
 
     @property
     def state_dim(self) -> int:
+        """Latent state dimension of the generating model."""
         return int(self.x_train.shape[2])
 
 
 def _check_sizes(T: int, n_train: int, n_val: int, n_test: int) -> None:
+    """Refuse a non-positive length or split size."""
     if T < 2:
         raise ValueError(f"T must be >= 2, got {T}")
     for name, n in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
@@ -69,6 +73,7 @@ def _check_sizes(T: int, n_train: int, n_val: int, n_test: int) -> None:
 
 
 def _split(name, x, y, n_train, n_val, params) -> SequenceTask:
+    """Split simulated sequences into train/validation/test parts of a SequenceTask."""
     a, b = n_train, n_train + n_val
     return SequenceTask(name, y[:a], y[a:b], y[b:], x[:a], x[a:b], x[b:], params)
 

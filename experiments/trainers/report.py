@@ -1,0 +1,132 @@
+"""Reports of a trainers run: held-out curves against training wall time, and comparison tables.
+
+``python -m experiments.trainers plot|table RUN_DIR [OUT_DIR]`` (:mod:`experiments.trainers.__main__`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from ssmbench.prob import METHODS
+
+__all__ = ["plot_curves", "comparison_table"]
+
+
+# -------------------------------------------------------------------------------------------------
+# plots: held-out metric vs training wall time, per task and method
+# -------------------------------------------------------------------------------------------------
+def plot_curves(run_dir: str, out_dir: str | None = None) -> list[str]:
+    """Draw ``curve_heldout`` against ``train_s`` (training wall time) per method (one PNG per
+    experiment and grid point, seeds as separate thin lines) from a run directory's
+    ``records.jsonl``; the paths of the PNGs."""
+    import matplotlib  # optional (the ``plot`` extra)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # read the rows from records.jsonl: the table's ``wall_s`` column is the runner's cell time
+    rows = []
+    with open(os.path.join(run_dir, "records.jsonl")) as fh:
+        for line in fh:
+            rec = json.loads(line)
+            for r in rec["rows"]:
+                if r["metric"] == "curve_heldout":
+                    t = r.get("train_s", r.get("wall_s"))
+                    rows.append({**rec["point"], **r, "seed": rec["seed"], "train_s": t,
+                                 "experiment": rec["experiment"]})  # fmt: skip
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return []
+    out_dir = out_dir or run_dir
+    paths = []
+    for exp, g in df.groupby("experiment"):
+        point_cols = [c for c in ("T", "N") if c in g.columns and g[c].nunique(dropna=True) > 1]
+        groups = g.groupby(point_cols) if point_cols else [((), g)]
+        for point, gp in groups:
+            point = point if isinstance(point, tuple) else (point,)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for i, (method, gm) in enumerate(gp.groupby("method")):
+                for j, (_, gs) in enumerate(gm.groupby("seed")):
+                    gs = gs.sort_values("train_s")
+                    ax.plot(gs["train_s"], gs["value"].astype(float), color=f"C{i}", alpha=0.8,
+                            marker=".", label=method if j == 0 else None)  # fmt: skip
+            ax.set_xscale("symlog", linthresh=0.1)
+            ax.set_xlabel("training wall time (s, compile and evaluation excluded)")
+            ax.set_ylabel("held-out metric per step (nats)")
+            label = ", ".join(f"{c}={v}" for c, v in zip(point_cols, point))
+            ax.set_title(f"{exp} {label}".strip(), fontsize=9)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            name = f"{exp}" + "".join(f"_{c}{v}" for c, v in zip(point_cols, point)) + ".png"
+            path = os.path.join(out_dir, name)
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+    return paths
+
+
+_TABLE_METRICS = {
+    "lgssm": ["gap", "heldout_ll", "smoothed_rmse", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+    "lgssm-long": ["gap", "heldout_ll", "smoothed_rmse", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+    "sv": ["heldout_smc", "true_bound", "heldout_bound", "phi", "sigma", "time_per_step", "time_to_target", "steps"],
+    "lv": ["test_state_mse", "heldout_smc", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+    "chorales": ["heldout_nll", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+}  # fmt: skip
+
+
+def comparison_table(run_dir: str) -> str:
+    """Markdown tables (mean ± std over seeds, per experiment and method) of a run's key metrics,
+    and the speed ratios per (T, N)."""
+    df = pd.read_csv(os.path.join(run_dir, "table.csv"))
+    df = df[df["metric"] != "curve_heldout"]
+    df = df.assign(value=pd.to_numeric(df["value"], errors="coerce"))
+    out = []
+    for exp, metrics in _TABLE_METRICS.items():
+        g = df[(df["experiment"] == exp) & df["metric"].isin(metrics)]
+        if g.empty:
+            continue
+        stats = g.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
+        methods = [m for m in METHODS if m in stats.index.get_level_values(0)]
+        out.append(f"**{exp}** (mean ± std over seeds; n = seeds)\n")
+        out.append("| method | " + " | ".join(metrics) + " |")
+        out.append("|---" * (len(metrics) + 1) + "|")
+        for m in methods:
+            cells = []
+            for k in metrics:
+                if (m, k) in stats.index:
+                    r = stats.loc[(m, k)]
+                    sd = "" if not np.isfinite(r["std"]) else f" ± {r['std']:.3g}"
+                    cells.append(f"{r['mean']:.4g}{sd} (n={int(r['count'])})")
+                else:
+                    cells.append("—")
+            out.append(f"| {m} | " + " | ".join(cells) + " |")
+        pf = df[(df["experiment"] == exp) & (df["metric"] == "pvmc_minus_fivo")]["value"]
+        if len(pf):
+            out.append(
+                f"\npvmc − fivo (paired, per seed): {', '.join(f'{v:.4f}' for v in pf)}; "
+                f"mean {pf.mean():.4f}, std {pf.std():.4f}\n"
+            )
+        out.append("")
+    sp = df[df["experiment"] == "speed"]
+    if not sp.empty:
+        out.append("**speed** (FIVO vs PVMC, LGSSM; seconds; ratio = FIVO / PVMC)\n")
+        out.append("| T | N | fivo s/step | pvmc s/step | pvmc-seq s/step | pvmc-assoc s/step | ratio s/step | fivo time to target | pvmc time to target | ratio time to target |")  # fmt: skip
+        out.append("|---" * 10 + "|")
+
+        def val(g, metric, method):
+            """The median of ``metric`` for ``method`` in the group ``g`` (— when absent)."""
+            v = g[(g["metric"] == metric) & (g["method"] == method)]["value"]
+            return f"{v.median():.4g}" if len(v) else "—"
+
+        for (T, N), g in sp.groupby(["T", "N"]):
+            out.append(
+                f"| {T} | {N} | {val(g, 'time_per_step', 'fivo')} | {val(g, 'time_per_step', 'pvmc')} | "
+                f"{val(g, 'time_per_step', 'pvmc-seq')} | {val(g, 'time_per_step', 'pvmc-assoc')} | "
+                f"{val(g, 'ratio_time_per_step', 'fivo/pvmc')} | {val(g, 'time_to_target', 'fivo')} | "
+                f"{val(g, 'time_to_target', 'pvmc')} | {val(g, 'ratio_time_to_target', 'fivo/pvmc')} |"
+            )
+    return "\n".join(out)

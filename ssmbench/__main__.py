@@ -1,0 +1,7 @@
+"""``python -m ssmbench``: the command line (:mod:`ssmbench.harness.cli`)."""
+
+import sys
+
+from .harness.cli import main
+
+sys.exit(main())

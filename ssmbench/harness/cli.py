@@ -1,0 +1,250 @@
+"""Command line: ``ssmbench run | report | compare | list``.
+
+Exit status: 0 when everything ran cleanly, 1 when some cell errored or diverged (the run still
+completes and records them), 2 for invalid input (a bad suite file, a bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from .._version import __version__
+from ..models import LAYERS
+from .cells import expand_cells
+from .provenance import git_info
+from .records import read_records, records_to_table
+from .runner import finalize, run_suite
+from .spec import SuiteError
+from .suite import apply_overrides, load_suite
+from .summary import META_COLUMNS, markdown_table
+
+__all__ = ["main"]
+
+
+def _default_out(suite_name: str) -> Path:
+    """The default run directory: ``results/<suite>/<UTC time>-<commit>/``."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    commit = (git_info().get("git_commit") or "unknown")[:7]
+    return Path("results") / suite_name / f"{stamp}-{commit}"
+
+
+def _latest_run(suite_name: str) -> Path | None:
+    """The newest run directory of a suite under ``results/``, if any."""
+    base = Path("results") / suite_name
+    runs = (
+        sorted(p for p in base.glob("*") if (p / "records.jsonl").exists()) if base.is_dir() else []
+    )
+    return runs[-1] if runs else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``ssmbench run``: run a suite (or resume a run) and print its summary."""
+    suite = load_suite(args.suite)
+    if args.set:
+        suite = apply_overrides(suite, args.set)
+    resume = args.resume is not None
+    if resume:
+        out = Path(args.resume) if args.resume != "" else (Path(args.out) if args.out else None)
+        if out is None:
+            out = _latest_run(suite.name)
+            if out is None:
+                raise SuiteError(f"--resume: no earlier run of suite '{suite.name}' under results/")
+    else:
+        out = Path(args.out) if args.out else _default_out(suite.name)
+    res = run_suite(
+        suite,
+        out,
+        quick=args.quick,
+        only=args.only,
+        overrides=args.set,
+        resume=resume,
+        progress=None if args.no_progress else sys.stderr,
+        seeds=args.seeds,
+    )
+    print((res.out_dir / "summary.md").read_text())
+    print(f"run directory: {res.out_dir}")
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(res.counts.items()))
+    print(f"cells: {counts} (ran {res.ran}, resumed past {res.skipped})")
+    return 0 if res.clean else 1
+
+
+def _load_run(run_dir: Path):
+    """The long table and the records of a run directory."""
+    if not (run_dir / "records.jsonl").exists():
+        raise SuiteError(f"{run_dir}: not a run directory (no records.jsonl)")
+    recs = read_records(run_dir / "records.jsonl")
+    return records_to_table(recs), recs
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Rebuild table.csv, summary.md and the plots of a run from its records.jsonl.
+
+    Works on a finished, an interrupted or a resumed run: the suite is reloaded from the run's
+    own ``suite.toml`` copy with the invocation in ``run.json`` (``--quick/--only/--set/--seeds``),
+    so the summary counts the recorded cells against the cells the run was meant to have and
+    evaluates the checks on what is there.
+    """
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "records.jsonl").exists():
+        raise SuiteError(f"{run_dir}: not a run directory (no records.jsonl)")
+    suite_file = run_dir / "suite.toml"
+    if not suite_file.exists():
+        raise SuiteError(f"{run_dir}: no suite.toml copy, cannot rebuild the summary")
+    inv = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    suite = load_suite(suite_file)
+    if inv.get("set"):
+        suite = apply_overrides(suite, inv["set"])
+    cells = expand_cells(
+        suite,
+        quick=bool(inv.get("quick")),
+        only=inv.get("only") or None,
+        seeds=inv.get("seeds") or None,
+    )
+    env = json.loads((run_dir / "env.json").read_text()) if (run_dir / "env.json").exists() else {}
+    finalize(run_dir, suite, cells, env)
+    print((run_dir / "summary.md").read_text())
+    for p in sorted(run_dir.glob("plot*.png")):
+        print(f"plot: {p}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``ssmbench compare``: two runs metric by metric, with the changes flagged."""
+    (a, ra), (b, rb) = _load_run(Path(args.run_a)), _load_run(Path(args.run_b))
+    a, b = a[a["status"] == "ok"].copy(), b[b["status"] == "ok"].copy()
+    # Cells are matched on experiment, grid point and extra result columns; fixed params that
+    # differ between the runs are reported, not used as keys.
+    point_keys = {k for r in ra + rb for k in r["point"]}
+    param_keys = {k for r in ra + rb for k in r["params"]} - point_keys
+    cols = {c for df in (a, b) for c in df.columns if c not in META_COLUMNS}
+    keys = sorted(cols - param_keys)
+    for k in sorted(param_keys):
+        va = sorted(map(str, a[k].dropna().unique())) if k in a.columns else []
+        vb = sorted(map(str, b[k].dropna().unique())) if k in b.columns else []
+        if va != vb:
+            print(f"note: fixed parameter '{k}' differs: A {va} vs B {vb}")
+    for df in (a, b):
+        for k in keys:
+            if k not in df.columns:
+                df[k] = None
+    group = ["experiment", *keys, "metric"]
+    ga = a.groupby(group, dropna=False)["value"].mean().rename("A")
+    gb = b.groupby(group, dropna=False)["value"].mean().rename("B")
+    joined = ga.to_frame().join(gb, how="outer").reset_index()
+    joined["ratio B/A"] = joined["B"] / joined["A"]
+
+    def flag(r) -> str:
+        if math.isnan(r["A"]) or math.isnan(r["B"]):
+            return "missing"
+        if r["A"] == 0:
+            return "" if r["B"] == 0 else "CHANGED"
+        return "CHANGED" if abs(r["ratio B/A"] - 1) > args.rtol else ""
+
+    joined["flag"] = joined.apply(flag, axis=1)
+    shown = [c for c in joined.columns if joined[c].notna().any() or c in ("A", "B")]
+    joined = joined[shown]
+    if args.changed_only:
+        joined = joined[joined["flag"] != ""]
+    print(f"A = {args.run_a}\nB = {args.run_b}\ntolerance: |B/A - 1| > {args.rtol}\n")
+    print(markdown_table(joined) if len(joined) else "(nothing to compare)")
+    n = int((joined["flag"] == "CHANGED").sum())
+    print(f"\n{n} metric(s) changed beyond tolerance")
+    return 1 if (n and args.fail_on_change) else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """``ssmbench list``: the suites with their experiments and claims, and the zoo's layers."""
+    sdir = Path(args.suites_dir)
+    files = sorted(sdir.glob("*.toml")) if sdir.is_dir() else []
+    if not files:
+        print(f"no suites under {sdir}/")
+    for f in files:
+        try:
+            s = load_suite(f)
+        except SuiteError as e:
+            print(f"{f}: INVALID: {e}")
+            continue
+        print(f"{f}  [{s.name}] {s.description}")
+        for e in s.experiments:
+            ncells = len(e.seeds)
+            for v in e.grid.values():
+                ncells *= len(v)
+            print(f"  experiment {e.name}: {e.run} ({ncells} cells)")
+        for c in s.checks:
+            print(f"  claim ({c.kind}, {c.experiment}): {c.claim}")
+    print("models: " + ", ".join(LAYERS))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ssmbench`` command."""
+    p = argparse.ArgumentParser(prog="ssmbench", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"ssmbench {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a suite file")
+    r.add_argument("suite", help="path to a suite TOML file")
+    r.add_argument("--out", help="run directory (default results/<suite>/<UTC time>-<commit>/)")
+    r.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="continue a run, skipping recorded cells (DIR, else --out, else the latest run)",
+    )
+    r.add_argument("--quick", action="store_true", help="let experiments shrink their sizes")
+    r.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
+    r.add_argument(
+        "--seeds", nargs="+", type=int, metavar="S", help="run only these of the suite's seeds"
+    )
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[EXP.]KEY=VALUE",
+        help="override a parameter (TOML value; bare words are strings)",
+    )
+    r.add_argument("--no-progress", action="store_true", help="no per-cell progress on stderr")
+    r.set_defaults(func=cmd_run)
+    rep = sub.add_parser(
+        "report",
+        help="rebuild a run's table, summary and plots from its records (also an interrupted run)",
+    )
+    rep.add_argument("run_dir")
+    rep.set_defaults(func=cmd_report)
+    c = sub.add_parser("compare", help="compare two runs metric by metric")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--rtol", type=float, default=0.1, help="flag |B/A - 1| above this (0.1)")
+    c.add_argument("--changed-only", action="store_true")
+    c.add_argument("--fail-on-change", action="store_true", help="exit 1 if anything changed")
+    c.set_defaults(func=cmd_compare)
+    ls = sub.add_parser("list", help="list suites, their experiments and claims, and models")
+    ls.add_argument("--suites-dir", default="suites")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 clean, 1 unclean cells, 2 invalid input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SuiteError as e:
+        sys.stderr.write(f"ssmbench: error: {e}\n")
+        return 2
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, subprocess.SubprocessError) as e:
+        sys.stderr.write(f"ssmbench: error: {e}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

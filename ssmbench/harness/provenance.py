@@ -1,0 +1,93 @@
+"""Provenance of a run: versions, device, CPU, the git commit of ssmbench, the date."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from .._version import __version__
+
+__all__ = ["PROVENANCE_COLUMNS", "capture_env", "git_info", "utc_now"]
+
+PROVENANCE_COLUMNS = ["suite", "git_commit", "git_dirty", "jax", "jaxlib", "device", "date"]
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _version(pkg: str) -> str | None:
+    """The installed version of ``pkg``, or None."""
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_info(start: str | Path | None = None) -> dict[str, Any]:
+    """Commit and dirty flag of the repository holding ``start`` (default: this package)."""
+    where = Path(start) if start else Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+            ).stdout.strip()
+        )
+        return {"git_commit": commit, "git_dirty": dirty}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": "unknown", "git_dirty": None}
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where it exists)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def capture_env() -> dict[str, Any]:
+    """Provenance of this process: versions, device, CPU, git commit, date."""
+
+    devices = jax.devices()
+    d0 = devices[0]
+    env = {
+        "date": utc_now(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "ssmbench": __version__,
+        "jax": jax.__version__,
+        "jaxlib": _version("jaxlib"),
+        **{p: _version(p) for p in ("equinox", "optax", "diffrax", "signax", "numpy", "pandas")},
+        "backend": jax.default_backend(),
+        "device": f"{d0.platform}:{getattr(d0, 'device_kind', d0.platform)}",
+        "device_count": len(devices),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "x64": bool(jax.config.read("jax_enable_x64")),
+        **git_info(),
+    }
+    return env

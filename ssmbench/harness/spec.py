@@ -1,0 +1,133 @@
+"""The parsed form of a suite file: experiments, checks, plots, cells (plain data classes)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SuiteError", "Suite", "Experiment", "Check", "Plot", "Cell", "has_var_kw"]
+
+CHECK_KINDS = ("threshold", "ratio", "slope", "ordering")
+AGGREGATES = ("mean", "median", "min", "max")
+OPS = ("<", "<=", ">", ">=")
+RESERVED_ARGS = ("seed", "quick")
+
+
+class SuiteError(Exception):
+    """A suite file (or an override) is invalid. The message is meant for the user, as is."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One ``[[experiment]]`` table: the function it runs, its fixed params, grid and seeds."""
+
+    name: str
+    run: str
+    fn: Callable[..., Any]
+    params: dict[str, Any]
+    quick_params: dict[str, Any]
+    grid: dict[str, list[Any]]
+    seeds: list[int]
+    description: str = ""
+    columns: list[str] = field(default_factory=list)
+
+    def accepts_quick(self) -> bool:
+        """Whether the experiment's function takes the ``quick`` flag."""
+        return "quick" in inspect.signature(self.fn).parameters or has_var_kw(self.fn)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One ``[[check]]`` table: a claim, the metric and selection it reads, and its kind's settings."""
+
+    index: int
+    claim: str
+    experiment: str
+    metric: str
+    kind: str
+    aggregate: str = "mean"
+    where: dict[str, Any] = field(default_factory=dict)
+    op: str = ">="
+    value: float | None = None
+    a: dict[str, Any] = field(default_factory=dict)
+    b: dict[str, Any] = field(default_factory=dict)
+    k: float | None = None
+    axis: str | None = None
+    interval: tuple[float, float] | None = None
+    logx: bool = True
+    logy: bool = True
+    selections: list[dict[str, Any]] = field(default_factory=list)
+    order: str = "increasing"
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One ``[[plot]]`` table: a metric against a column, optionally split by ``hue``."""
+
+    experiment: str
+    x: str
+    y: str
+    hue: str | None = None
+    where: dict[str, Any] = field(default_factory=dict)
+    logx: bool = False
+    logy: bool = False
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite file."""
+
+    path: str
+    name: str
+    description: str
+    seeds: list[int]
+    experiments: list[Experiment]
+    checks: list[Check]
+    plots: list[Plot]
+
+    def experiment(self, name: str) -> Experiment:
+        """The experiment called ``name``."""
+        for e in self.experiments:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of an experiment's grid with one seed: the unit the runner runs and records."""
+
+    experiment: str
+    run: str
+    seed: int
+    quick: bool
+    params: dict[str, Any]  # fixed params, after quick overrides
+    point: dict[str, Any]  # this cell's grid point
+    cell_id: str
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the experiment call (fixed params and this grid point)."""
+        return {**self.params, **self.point}
+
+    def label(self) -> str:
+        """A short human-readable name of the cell (experiment, seed, grid point)."""
+        pts = " ".join(f"{k}={_short(v)}" for k, v in self.point.items())
+        return f"{self.experiment} seed={self.seed} {pts}".strip()
+
+
+def has_var_kw(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` accepts arbitrary keyword arguments."""
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()
+    )
+
+
+def _short(v: Any) -> str:
+    """A value shortened to at most 24 characters for labels."""
+    s = json.dumps(v, default=str) if not isinstance(v, str) else v
+    return s if len(s) <= 24 else s[:21] + "..."

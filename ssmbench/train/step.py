@@ -1,0 +1,149 @@
+"""The one optimisation step of :mod:`ssmbench.train`, and the cache of compiled steps.
+
+Both training loops, the host loop :func:`ssmbench.train.train` and the jitted scan
+:func:`ssmbench.train.fit`, update parameters through :func:`apply_step`: gradient of the loss with
+respect to the trainable leaves, an optax update, and ``apply_updates``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+__all__ = ["TrainConfig", "apply_step", "make_optimizer", "all_finite", "batch_size_of"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of :func:`ssmbench.train.train` (the same for every method in a comparison).
+
+    steps: maximum number of gradient steps.
+    learning_rate, optimizer ("adam" | "adamw" | "sgd"), grad_clip (global norm; None: off).
+    batch_size: sequences per step, drawn at random inside the jit'd step; None: the whole batch.
+    eval_every: evaluate ``eval_fn`` every this many steps (and at step 0 and at the end).
+    patience: stop after this many evaluations without improvement; None: never stop early.
+    min_delta: the improvement of the validation score that counts.
+    max_bad_steps: consecutive non-finite steps after which the run is declared diverged.
+    max_cpu_s: stop once the training steps have used this much process CPU time (all threads;
+        compile excluded). A machine-dependent budget: None (the default) for reproducible runs.
+    progress: draw a progress bar on stderr.
+    """
+
+    steps: int = 1000
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    grad_clip: float | None = 10.0
+    batch_size: int | None = None
+    eval_every: int = 50
+    patience: int | None = 10
+    min_delta: float = 0.0
+    max_bad_steps: int = 5
+    max_cpu_s: float | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        """Validate the settings."""
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.max_bad_steps < 1:
+            raise ValueError(f"max_bad_steps must be >= 1, got {self.max_bad_steps}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
+        if self.max_cpu_s is not None and self.max_cpu_s <= 0:
+            raise ValueError(f"max_cpu_s must be > 0 or None, got {self.max_cpu_s}")
+
+
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
+    """The optax optimiser of ``config`` (optionally after global-norm clipping)."""
+    opts = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}
+    if config.optimizer not in opts:
+        raise ValueError(f"optimizer must be one of {sorted(opts)}, got {config.optimizer!r}")
+    opt = opts[config.optimizer](config.learning_rate)
+    if config.grad_clip is not None:
+        opt = optax.chain(optax.clip_by_global_norm(config.grad_clip), opt)
+    return opt
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """True when every inexact array leaf of ``tree`` is finite."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if eqx.is_inexact_array(x)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def batch_size_of(data: Any) -> int:
+    """The common leading (sequence) size of every array in ``data``."""
+    leaves = jax.tree.leaves(data)
+    if not leaves:
+        raise ValueError("data must contain at least one array (leading axis = sequences)")
+    sizes = {int(jnp.shape(x)[0]) for x in leaves}
+    if len(sizes) != 1:
+        raise ValueError(
+            f"every array in data must have the same leading (batch) size, got {sizes}"
+        )
+    return sizes.pop()
+
+
+def apply_step(
+    loss_fn: Callable[[Any], Any],
+    optimizer: optax.GradientTransformation,
+    trainable: Any,
+    static: Any,
+    opt_state: Any,
+    *,
+    has_aux: bool = False,
+) -> tuple[Any, Any, jax.Array, Any, Any]:
+    """One gradient step: ``(new_trainable, new_opt_state, loss, aux, grads)``.
+
+    ``loss_fn(params)`` takes the whole model (``eqx.combine(trainable, static)``) and returns the
+    loss, or ``(loss, aux)`` when ``has_aux``. Only ``trainable`` is differentiated.
+    """
+
+    def f(tr):
+        return loss_fn(eqx.combine(tr, static))
+
+    if has_aux:
+        (loss, aux), grads = jax.value_and_grad(f, has_aux=True)(trainable)
+    else:
+        (loss, grads), aux = jax.value_and_grad(f)(trainable), None
+    # optax's own bias correction raises a Python float to an int32 count, which strict dtype
+    # promotion (the tests' setting) refuses; the standard rules give the same values.
+    with jax.numpy_dtype_promotion("standard"):
+        updates, opt_state = optimizer.update(grads, opt_state, trainable)
+    return optax.apply_updates(trainable, updates), opt_state, loss, aux, grads
+
+
+# In-process cache of compiled steps, for callers of ``train``/``compile_step`` that pass
+# ``cache_key``: key -> (compiled step, the compile time it cost when it was built). Bounded (least
+# recently used first out) and guarded by a lock, since callers compile in threads. It lives for
+# the process only and never changes a result: a hit returns the very program a miss would build.
+COMPILED: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
+COMPILED_MAX = 64
+COMPILED_LOCK = threading.Lock()
+
+
+def signature(tree: Any, *, by_value: bool = False) -> Hashable:
+    """Tree structure plus the shape/dtype of every array leaf and the value of every other leaf.
+    ``by_value``: arrays are keyed by their contents too (the non-trainable leaves, integer
+    arrays included, are baked into the compiled program as constants)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    sig = []
+    for x in leaves:
+        if isinstance(x, jax.Array | np.ndarray | np.generic):
+            a = np.asarray(x)
+            sig.append(("array", a.shape, str(a.dtype), a.tobytes() if by_value else None))
+        else:
+            sig.append(("leaf", type(x), x))
+    return treedef, tuple(sig)

@@ -1,0 +1,111 @@
+"""Tests of the trainer experiments (experiments.trainers): the piano-roll model's initial
+emission bias, the command line, and (slow) tiny end-to-end runs of the LGSSM and chorales
+experiments."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.trainers import (
+    chorales_experiment,
+    comparison_table,
+    init_piano_roll_model,
+    lgssm_experiment,
+)
+from experiments.trainers.__main__ import main
+from experiments.trainers.driver import _paired, check_methods
+from ssmbench.prob import DeepMarkovModel
+
+
+def test_init_piano_roll_model_sets_the_frequency_bias():
+    y = np.zeros((4, 8, 88), np.float32)
+    y[:, :, 40] = 1.0
+    y[:2, :, 41] = 1.0
+    m = init_piano_roll_model(jax.random.PRNGKey(0), jnp.asarray(y), kind="srnn", state_dim=2,
+                              hidden=4)  # fmt: skip
+    b = np.asarray(m.emit_mlp.layers[-1].bias)
+    assert m.emission == "bernoulli" and b.dtype == np.float32
+    np.testing.assert_allclose(b[[0, 40, 41]], [np.log(1e-3 / (1 - 1e-3)), np.log(0.999 / 0.001), 0.0],
+                               atol=1e-4)  # fmt: skip
+    assert isinstance(init_piano_roll_model(jax.random.PRNGKey(0), jnp.asarray(y), kind="dmm"),
+                      DeepMarkovModel)  # fmt: skip
+
+
+def test_paired_difference_and_method_check():
+    rows = [{"metric": "m", "value": 1.0, "method": "fivo"}, {"metric": "m", "value": 3.0, "method": "pvmc"}]  # fmt: skip
+    assert _paired(rows, "m", {"task": "t"}) == [
+        {"metric": "pvmc_minus_fivo", "value": 2.0, "method": "pvmc-fivo", "of": "m", "task": "t"}
+    ]
+    # lower is better: fivo - pvmc, under another label
+    assert _paired(rows, "m", {}, sign=-1.0, of="x")[0]["value"] == -2.0
+    assert _paired(rows, "m", {}, sign=-1.0, of="x")[0]["of"] == "x"
+    assert _paired(rows[:1], "m", {}) == []
+    assert check_methods(("vae", "pvmc")) == ["vae", "pvmc"]
+    with pytest.raises(ValueError, match="unknown method"):
+        check_methods(["vae", "smc"])
+
+
+def test_comparison_table_from_a_run_table(tmp_path):
+    rows = [
+        ("lgssm", "vae", "gap", 0.1, 0),
+        ("lgssm", "vae", "gap", 0.3, 1),
+        ("lgssm", "pvmc", "gap", 0.2, 0),
+        ("lgssm", "pvmc-fivo", "pvmc_minus_fivo", 0.5, 0),
+        ("speed", "fivo/pvmc", "ratio_time_per_step", 2.0, 0),
+    ]
+    lines = ["experiment,method,metric,value,seed,T,N"]
+    lines += [f"{e},{m},{k},{v},{s},128,16" for e, m, k, v, s in rows]
+    (tmp_path / "table.csv").write_text("\n".join(lines) + "\n")
+    out = comparison_table(str(tmp_path))
+    assert "| vae | 0.2 ± 0.141 (n=2) |" in out
+    assert "| pvmc | 0.2 (n=1) |" in out  # one seed: no spread
+    assert "pvmc − fivo (paired, per seed): 0.5000" in out
+    assert "| 128 | 16 |" in out and "| 2 |" in out
+
+
+def test_command_line_usage(capsys):
+    assert main([]) == 2
+    assert "usage: python -m experiments.trainers" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~45 s of CPU (six compiled programs); run with -m slow
+def test_lgssm_experiment_end_to_end_improves_heldout():
+    rows = lgssm_experiment(seed=0, T=10, N=4, steps=30, hidden=8, n_train=4, n_val=2, n_test=2,
+                            eval_every=10, patience=100, methods=["vae", "fivo", "pvmc"])  # fmt: skip
+    by = {(r["metric"], r["method"]): r["value"] for r in rows if r["metric"] != "curve_heldout"}
+    for m in ("vae", "fivo", "pvmc"):
+        assert by[("diverged", m)] == 0 and by[("steps", m)] == 30
+        assert math.isfinite(by[("heldout_ll", m)]) and by[("time_per_step", m)] > 0
+        assert by[("gap", m)] == pytest.approx(by[("true_ll", m)] - by[("heldout_ll", m)])
+        curve = sorted(
+            (r["step"], r["value"]) for r in rows
+            if r["metric"] == "curve_heldout" and r["method"] == m
+        )  # fmt: skip
+        assert [s for s, _ in curve] == [0, 10, 20, 30]
+        # training from a poor initialisation improves the exact held-out log-likelihood
+        assert max(v for _, v in curve[1:]) > curve[0][1]
+    assert any(r["metric"] == "target_heldout" for r in rows)
+    reached = [r for r in rows if r["metric"] == "reached_target"]
+    assert len(reached) == 3 and any(r["value"] == 1.0 for r in reached)
+
+
+# -------------------------------------------------------------------------------------------------
+# a short training run on real chorales
+# -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_chorales_experiment_short_run():
+    pytest.importorskip("music21")
+    rows = chorales_experiment(seed=0, T=8, N=4, eval_particles=32, steps=4, state_dim=2,
+                               hidden=8, batch_size=4, max_pieces=6, max_eval_windows=4,
+                               eval_every=2, methods=["fivo", "pvmc"])  # fmt: skip
+    val = {(r["metric"], r["method"]): r["value"] for r in rows}
+    assert val[("data_pieces", "all")] == 6
+    for m in ("fivo", "pvmc"):
+        assert np.isfinite(val[("heldout_nll", m)]) and val[("heldout_nll", m)] > 0
+        assert val[("steps", m)] == 4
+    assert ("pvmc_minus_fivo", "pvmc-fivo") in val
