@@ -65,8 +65,6 @@ def delay_learning(
         learning_rate=lr,
         optimizer="adam",
         grad_clip=None,
-        patience=None,
-        eval_every=n_steps + 1,
         max_cpu_s=time_budget_s,
     )
     t0, c0 = time.perf_counter(), time.process_time()
