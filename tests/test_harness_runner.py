@@ -61,6 +61,7 @@ kind = "threshold"
 where = { mode = "ok" }
 op = ">"
 value = 0.0
+exact = true
 
 [[check]]
 claim = "reads a diverged cell"
@@ -79,6 +80,7 @@ kind = "threshold"
 where = { layer = 2 }
 op = ">="
 value = 3.0
+exact = true
 
 [[plot]]
 experiment = "pl"
@@ -401,14 +403,16 @@ def test_summary_splits_row_shapes_and_leaves_long_curves_to_the_table():
 def test_report_rebuilds_a_committed_run_whose_run_paths_moved(tmp_path, capsys):
     """results/bounds ran ``ssmbench.prob.experiments:bound_statistics``, which moved to
     ``experiments.bounds``: report resolves it through MOVED, finds every recorded cell (cell
-    identities hash the path as written) and reproduces the committed verdict lines."""
+    identities hash the path as written) and reproduces the committed verdict lines (re-judged
+    with the checks of ``suites/bounds.toml``)."""
     import shutil
 
     src = Path(__file__).resolve().parents[1] / "results" / "bounds"
     assert "ssmbench.prob.experiments:" in (src / "suite.toml").read_text()
     run = tmp_path / "bounds"
     shutil.copytree(src, run)
-    assert main(["report", str(run)]) == 0
+    checks = Path(__file__).resolve().parents[1] / "suites" / "bounds.toml"
+    assert main(["report", str(run), "--checks", str(checks)]) == 0
     capsys.readouterr()
     new = (run / "summary.md").read_text().splitlines()
     old = (src / "summary.md").read_text().splitlines()

@@ -1,22 +1,47 @@
-"""Checks: predicates over a long-format result table, each giving a verdict with its numbers.
+"""Checks: predicates over a long-format result table, each giving a verdict with its evidence.
 
-A verdict is CONFIRMED or REFUTED when every cell the check reads finished cleanly, and
-INCONCLUSIVE when a cell it needs is missing, errored or diverged, or the numbers cannot be
-judged (e.g. a log-log slope over non-positive values). The message always states the measured
-numbers, the requirement and the seeds.
+Seeds are the replicates. A check first reduces its rows to one value per seed (the check's
+``aggregate`` over that seed's rows), then judges:
+
+- ``threshold`` with ``aggregate = "mean"``: the t interval of the mean over seeds against the
+  bound. With ``min``, ``max`` or ``median`` it is a statement about the seeds that ran ("every
+  seed"), compared as a number, and the verdict reports n and the spread.
+- ``ratio``: the paired (by seed) difference ``a - k*b`` against ``margin``; Welch when the seeds
+  differ.
+- ``slope``: the mean of per-seed fitted slopes ± its standard error (one seed: the regression's
+  residual standard error, or the points' own ``se_metric``) against ``interval``.
+- ``ordering``: every consecutive paired difference beyond ``margin``, Bonferroni over the steps.
+
+A statistical verdict is CONFIRMED when its one-sided bound(s) at ``confidence`` lie wholly on the
+claim's side, REFUTED when wholly on the other side, and INCONCLUSIVE otherwise. ``exact = true``
+marks deterministic metrics, compared as numbers. INCONCLUSIVE also names every degenerate case:
+a missing, errored or diverged cell, a metric no cell reports, fewer than 2 seeds for a
+statistical check, values that are all identical, sit on the bound, or are saturated at a
+declared ``ceiling``/``floor``. See docs/suites.md, "How a check decides".
 """
 
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .select import Inconclusive, aggregate, describe, fmt, per_seed, select, seeds_text
 from .spec import Check
+from .stats import (
+    Estimate,
+    Judgement,
+    bonferroni,
+    difference,
+    judge,
+    mean_estimate,
+    propagated_slope,
+    regression_slope,
+    seed_slopes,
+)
 
 __all__ = ["Verdict", "evaluate", "select", "CONFIRMED", "REFUTED", "INCONCLUSIVE"]
 
@@ -24,13 +49,10 @@ CONFIRMED = "CONFIRMED"
 REFUTED = "REFUTED"
 INCONCLUSIVE = "INCONCLUSIVE"
 
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_AGG = {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max}
-
 
 @dataclass
 class Verdict:
-    """The outcome of one check: its claim, CONFIRMED/REFUTED/INCONCLUSIVE and the numbers behind it."""
+    """The outcome of one check: its claim, CONFIRMED/REFUTED/INCONCLUSIVE and the evidence."""
 
     check: Check
     status: str
@@ -38,174 +60,293 @@ class Verdict:
     measured: dict[str, Any] = field(default_factory=dict)
 
     def line(self) -> str:
-        """The verdict line of the summary: verdict, claim and the measured numbers."""
-        return f"**{self.status}**: {self.check.claim} — {self.message}"
-
-
-class _Inconclusive(Exception):
-    """Raised inside a check when the data cannot decide it; the message says why."""
-
-    pass
-
-
-def _fmt(v: float) -> str:
-    """A number with four significant digits (or nan/inf as words)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "nan"
-    if float(v).is_integer() and abs(v) < 1e9:
-        return str(int(v))
-    return f"{v:.4g}"
-
-
-def _desc(sel: dict[str, Any]) -> str:
-    """A selection as ``key=value`` words for the verdict line."""
-    return ", ".join(f"{k}={v}" for k, v in sel.items()) or "all"
-
-
-def _seeds(rows: pd.DataFrame) -> str:
-    """The seeds of the rows as a short range or list, for the verdict line."""
-    s = sorted({int(x) for x in rows["seed"].dropna().unique()}) if len(rows) else []
-    if not s:
-        return "no seeds"
-    if s == list(range(s[0], s[-1] + 1)) and len(s) > 2:
-        return f"seeds {s[0]}-{s[-1]}"
-    return "seeds " + ",".join(map(str, s))
-
-
-def _match(df: pd.DataFrame, sel: dict[str, Any]) -> pd.Series:
-    """Rows of ``df`` that match every key of a selection (a list value matches any of its values)."""
-    mask = pd.Series(True, index=df.index)
-    for k, v in sel.items():
-        if k not in df.columns:
-            raise _Inconclusive(f"column '{k}' is not in the result table")
-        wanted = v if isinstance(v, list) else [v]
-        col = df[k]
-        m = pd.Series(False, index=df.index)
-        for w in wanted:
-            m |= col.map(lambda x, w=w: _eq(x, w))
-        mask &= m
-    return mask
-
-
-def _eq(x: Any, w: Any) -> bool:
-    """Whether a table value equals a wanted selection value (numbers by value, others as strings)."""
-    if isinstance(x, float) and isinstance(w, (int, float)) and not isinstance(w, bool):
-        return math.isclose(x, float(w), rel_tol=1e-12, abs_tol=0.0)
-    return x == w
-
-
-def select(table: pd.DataFrame, experiment: str, metric: str, sel: dict[str, Any]) -> pd.DataFrame:
-    """Rows of ``metric`` in ``experiment`` matching ``sel``; INCONCLUSIVE if any needed cell is unclean.
-
-    Cell-level problems (errored/diverged cells, cells without the metric) are detected on the
-    cells that match the cell-level part of the selection (parameters and seed).
-    """
-    exp = table[table["experiment"] == experiment]
-    if exp.empty:
-        raise _Inconclusive(f"no cells of experiment '{experiment}' in the table")
-    cell_keys = {k: v for k, v in sel.items() if k in exp.columns and _is_cell_col(exp, k)}
-    cells = exp[_match(exp, cell_keys)]
-    bad = cells[cells["status"] != "ok"].drop_duplicates("cell_id")
-    if len(bad):
-        kinds = ", ".join(f"{n} {s}" for s, n in bad["status"].value_counts().items())
-        raise _Inconclusive(f"{kinds} cell(s) in selection ({_desc(sel)})")
-    rows = exp[(exp["metric"] == metric) & _match(exp, sel)]
-    if rows.empty:
-        raise _Inconclusive(f"no rows of metric '{metric}' for selection ({_desc(sel)})")
-    missing = set(cells["cell_id"]) - set(exp[exp["metric"] == metric]["cell_id"])
-    if missing:
-        raise _Inconclusive(f"{len(missing)} cell(s) did not report '{metric}' ({_desc(sel)})")
-    vals = rows["value"].astype(float)
-    if not np.all(np.isfinite(vals)):
-        raise _Inconclusive(f"non-finite values of '{metric}' for selection ({_desc(sel)})")
-    return rows
-
-
-def _is_cell_col(df: pd.DataFrame, col: str) -> bool:
-    """Whether ``col`` is a column with a value in every row of ``df``."""
-    # a column is cell-level when it is constant within every cell
-    return bool((df.groupby("cell_id")[col].nunique(dropna=False) <= 1).all())
-
-
-def _agg(rows: pd.DataFrame, how: str) -> float:
-    """Aggregate a check's rows (mean, median, min or max of ``value``)."""
-    return float(_AGG[how](rows["value"].astype(float).to_numpy()))
+        """The verdict line of the summary: verdict, claim, evidence and the claim's scope."""
+        scope = f" [scope: {self.check.scope}]" if self.check.scope else ""
+        return f"**{self.status}**{scope}: {self.check.claim} — {self.message}"
 
 
 def evaluate(check: Check, table: pd.DataFrame) -> Verdict:
     """Evaluate one check against a long-format table (columns experiment, cell_id, seed, status,
     metric, value, and one column per parameter / extra result column)."""
     try:
-        return _evaluate(check, table)
-    except _Inconclusive as e:
+        return _KINDS[check.kind](check, table)
+    except Inconclusive as e:
         return Verdict(check, INCONCLUSIVE, str(e))
 
 
-def _evaluate(c: Check, table: pd.DataFrame) -> Verdict:
-    """Evaluate one check on the run's table (the body of :func:`evaluate`)."""
-    agg = c.aggregate
-    if c.kind == "threshold":
-        rows = select(table, c.experiment, c.metric, c.where)
-        v = _agg(rows, agg)
-        ok = _OPS[c.op](v, c.value)
-        msg = (
-            f"{agg} {c.metric} = {_fmt(v)} {'' if ok else 'not '}{c.op} {_fmt(c.value)} "
-            f"({_desc(c.where)}; {_seeds(rows)}, {len(rows)} rows)"
+def _combine(statuses: list[str]) -> str:
+    """All parts CONFIRMED: CONFIRMED; any REFUTED: REFUTED; otherwise INCONCLUSIVE."""
+    if all(s == CONFIRMED for s in statuses):
+        return CONFIRMED
+    return REFUTED if REFUTED in statuses else INCONCLUSIVE
+
+
+def _conf_text(c: Check, m: int = 1) -> str:
+    """How the bounds were taken, for the verdict line."""
+    per = bonferroni(c.confidence, m)
+    two = 2 * c.confidence - 1
+    if m == 1:
+        return f"one-sided {c.confidence:.0%} bounds = two-sided {two:.0%} interval"
+    return f"Bonferroni over {m}: one-sided {per:.4g} per comparison"
+
+
+def _interval_text(e: Estimate, j: Judgement) -> str:
+    """An estimate with its interval and standard error (or 'exact')."""
+    if e.exact or e.se == 0:
+        return f"{fmt(e.value)} (exact)"
+    return f"{fmt(e.value)} [{fmt(j.lo)}, {fmt(j.hi)}] (se {fmt(e.se)})"
+
+
+def _saturation(c: Check, values: np.ndarray, table: pd.DataFrame, sels: list[dict]) -> None:
+    """INCONCLUSIVE when every value sits at a declared ceiling or floor: the check's own values,
+    or those of ``saturation_metric`` in the same cells (e.g. the accuracies behind a gap)."""
+    if c.ceiling is None and c.floor is None:
+        return
+    name = c.metric
+    if c.saturation_metric:
+        name = c.saturation_metric
+        has = table[(table["experiment"] == c.experiment) & (table["metric"] == name)]
+        parts = [
+            select(table, c.experiment, name, {k: v for k, v in s.items()
+                                               if k in has.columns and has[k].notna().any()})
+            for s in sels
+        ]  # fmt: skip
+        values = pd.concat(parts)["value"].to_numpy(float)
+    if c.ceiling is not None and np.all(values >= c.ceiling):
+        raise Inconclusive(
+            f"saturated: all {values.size} values of '{name}' are at the declared ceiling "
+            f"{fmt(c.ceiling)}, so the comparison cannot discriminate"
         )
-        return Verdict(c, CONFIRMED if ok else REFUTED, msg, {"value": v, "threshold": c.value})
-    if c.kind == "ratio":
-        ra = select(table, c.experiment, c.metric, c.a)
-        rb = select(table, c.experiment, c.metric, c.b)
-        va, vb = _agg(ra, agg), _agg(rb, agg)
-        ratio = va / vb if vb != 0 else math.inf
-        ok = _OPS[c.op](va, c.k * vb)
-        msg = (
-            f"ratio {_fmt(ratio)} {'' if ok else 'not '}{c.op} required {_fmt(c.k)} "
-            f"({agg} {c.metric}: {_fmt(va)} for {_desc(c.a)} vs {_fmt(vb)} for {_desc(c.b)}; "
-            f"{_seeds(pd.concat([ra, rb]))})"
+    if c.floor is not None and np.all(values <= c.floor):
+        raise Inconclusive(
+            f"saturated: all {values.size} values of '{name}' are at the declared floor "
+            f"{fmt(c.floor)}, so the comparison cannot discriminate"
         )
-        return Verdict(c, CONFIRMED if ok else REFUTED, msg, {"a": va, "b": vb, "ratio": ratio})
-    if c.kind == "slope":
-        rows = select(table, c.experiment, c.metric, c.where)
-        if c.axis not in rows.columns:
-            raise _Inconclusive(f"axis '{c.axis}' is not a column of the table")
-        pts = rows.groupby(c.axis)["value"].agg(lambda s: _AGG[agg](s.astype(float).to_numpy()))
-        x = pts.index.to_numpy(dtype=float)
-        y = pts.to_numpy(dtype=float)
-        if len(x) < 2:
-            raise _Inconclusive(
-                f"need at least 2 values of '{c.axis}' to fit a slope, got {len(x)}"
-            )
-        if (c.logx and np.any(x <= 0)) or (c.logy and np.any(y <= 0)):
-            raise _Inconclusive(
-                f"cannot take logs of non-positive values ({c.axis}: {list(x)}, {c.metric}: "
-                f"{[_fmt(v) for v in y]})"
-            )
-        lx = np.log(x) if c.logx else x
-        ly = np.log(y) if c.logy else y
-        slope = float(np.polyfit(lx, ly, 1)[0])
-        lo, hi = c.interval
-        ok = lo <= slope <= hi
-        kind = "log-log slope" if c.logx and c.logy else "slope"
-        msg = (
-            f"{kind} of {agg} {c.metric} vs {c.axis} = {_fmt(slope)}, "
-            f"{'within' if ok else 'outside'} [{_fmt(lo)}, {_fmt(hi)}] "
-            f"({_desc(c.where)}; {c.axis} = {', '.join(_fmt(v) for v in x)}; {_seeds(rows)})"
+
+
+def _identical(c: Check, values: np.ndarray) -> None:
+    """INCONCLUSIVE when every compared value is the same number (nothing to compare)."""
+    if values.size > 1 and np.all(values == values[0]):
+        raise Inconclusive(
+            f"degenerate: all {values.size} compared values of '{c.metric}' equal "
+            f"{fmt(float(values[0]))}"
         )
-        return Verdict(c, CONFIRMED if ok else REFUTED, msg, {"slope": slope, "interval": [lo, hi]})
-    if c.kind == "ordering":
-        vals, seeds_rows = [], []
-        for s in c.selections:
-            r = select(table, c.experiment, c.metric, s)
-            vals.append(_agg(r, agg))
-            seeds_rows.append(r)
-        cmp = operator.lt if c.order == "increasing" else operator.gt
-        ok = all(cmp(a, b) for a, b in zip(vals, vals[1:]))
-        sym = " < " if c.order == "increasing" else " > "
-        parts = [f"{_fmt(v)} ({_desc(s)})" for v, s in zip(vals, c.selections)]
-        msg = (
-            f"{agg} {c.metric}: {sym.join(parts) if ok else ', '.join(parts)} — "
-            f"{'' if ok else 'not '}{c.order} ({_seeds(pd.concat(seeds_rows))})"
+
+
+def _se_per_seed(c: Check, table: pd.DataFrame, sel: dict[str, Any]) -> dict[int, float]:
+    """The cells' own standard errors of the metric (``se_metric``), one per seed."""
+    rows = select(table, c.experiment, c.se_metric, sel)
+    if rows.groupby("seed").size().max() > 1:
+        raise Inconclusive(
+            f"se_metric '{c.se_metric}' needs one row per seed in ({describe(sel)}), got more"
         )
-        return Verdict(c, CONFIRMED if ok else REFUTED, msg, {"values": vals})
-    raise ValueError(f"unknown check kind {c.kind!r}")  # pragma: no cover - validated on parse
+    return per_seed(rows, "mean")
+
+
+def _too_few(c: Check, n: int, what: str) -> Inconclusive:
+    """The INCONCLUSIVE reason of a statistical check with fewer than 2 seeds."""
+    return Inconclusive(
+        f"{what}: {n} seed(s); a statistical check needs >= 2 seeds for an interval "
+        f"(or exact = true for a deterministic metric, or se_metric)"
+    )
+
+
+def _threshold(c: Check, table: pd.DataFrame) -> Verdict:
+    """``aggregate(metric) op value`` (or within ``interval``), per entry of ``each`` if given."""
+    rows = select(table, c.experiment, c.metric, c.where)
+    vals = rows["value"].astype(float).to_numpy()
+    _saturation(c, vals, table, [c.where])
+    if not c.exact and c.value is not None and np.all(vals == c.value):
+        raise Inconclusive(
+            f"degenerate: all {vals.size} values of '{c.metric}' equal the bound {fmt(c.value)} "
+            f"({describe(c.where)}); a measured quantity landing exactly on it says nothing"
+        )
+    statistical = c.aggregate == "mean" and not c.exact
+    if c.each:
+        missing = [k for k in c.each if k not in rows.columns]
+        if missing:
+            raise Inconclusive(f"'each' column(s) {missing} are not in the result table")
+        groups = list(rows.groupby(c.each, dropna=False))
+    else:
+        groups = [((), rows)]
+    m = len(groups) if statistical else 1
+    conf = bonferroni(c.confidence, m)
+    req = f"in [{fmt(c.interval[0])}, {fmt(c.interval[1])}]" if c.interval else f"{c.op} {fmt(c.value)}"
+    parts = []
+    for key, g in groups:
+        if statistical:
+            ps = per_seed(g, "mean")
+            if len(ps) >= 2:
+                est = mean_estimate(list(ps.values()))
+            elif c.se_metric:
+                se = _se_per_seed(c, table, c.where)
+                s = next(iter(ps))
+                est = Estimate(ps[s], se[s], math.inf, 1)
+            else:
+                raise _too_few(c, len(ps), f"mean {c.metric} ({describe(c.where)})")
+        else:
+            est = Estimate(aggregate(g, c.aggregate), 0.0, math.inf, g["seed"].nunique(), True)
+        j = judge(est, confidence=conf, op=c.op, value=c.value, interval=c.interval)
+        parts.append((key, g, est, j))
+    status = _combine([p[3].status for p in parts])
+    seeds = seeds_text(rows)
+    spread = per_seed(rows, c.aggregate)
+    sp = f"per-seed {c.aggregate} {fmt(min(spread.values()))}..{fmt(max(spread.values()))}"
+    how = _conf_text(c, m) if statistical else "compared as a number"
+    if not c.each:
+        _, _, est, j = parts[0]
+        msg = (
+            f"{c.aggregate} {c.metric} = {_interval_text(est, j)}, required {req} "
+            f"({describe(c.where)}; n = {len(spread)}, {seeds}, {sp}; {how})"
+        )
+        return Verdict(c, status, msg, {"value": est.value, "se": est.se, "lo": j.lo, "hi": j.hi})
+    counts = {s: sum(p[3].status == s for p in parts) for s in (CONFIRMED, REFUTED, INCONCLUSIVE)}
+    # the entry closest to failing: smallest margin of its bound over the requirement
+    worst = min(parts, key=lambda p: _slack(c, p[3], p[2]))
+    wk = ", ".join(f"{k}={v}" for k, v in zip(c.each, np.atleast_1d(np.array(worst[0], object))))
+    msg = (
+        f"{len(parts)} entries by ({', '.join(c.each)}), each {c.aggregate} {c.metric} required "
+        f"{req}: {counts[CONFIRMED]} confirmed, {counts[REFUTED]} refuted, "
+        f"{counts[INCONCLUSIVE]} undecided; closest to failing: {wk}: "
+        f"{_interval_text(worst[2], worst[3])} ({describe(c.where)}; {seeds}; {how})"
+    )
+    return Verdict(c, status, msg, {"entries": len(parts), **counts})
+
+
+def _slack(c: Check, j: Judgement, e: Estimate) -> float:
+    """How far an entry's bound clears the requirement (negative: it does not)."""
+    if c.interval is not None:
+        return min(j.lo - c.interval[0], c.interval[1] - j.hi)
+    return j.lo - c.value if c.op in (">", ">=") else c.value - j.hi
+
+
+def _two_sided(c: Check, table: pd.DataFrame, sa: dict[str, Any], sb: dict[str, Any], k: float):
+    """The estimate of ``mean(a) - k*mean(b)`` over seeds, and both sides' rows."""
+    ra, rb = select(table, c.experiment, c.metric, sa), select(table, c.experiment, c.metric, sb)
+    pa, pb = per_seed(ra, c.aggregate), per_seed(rb, c.aggregate)
+    if c.exact:
+        va, vb = float(np.mean(list(pa.values()))), float(np.mean(list(pb.values())))
+        return Estimate(va - k * vb, 0.0, math.inf, min(len(pa), len(pb)), True), ra, rb, pa, pb
+    if len(pa) >= 2 and len(pb) >= 2:
+        return difference(pa, pb, k=k), ra, rb, pa, pb
+    if c.se_metric and len(pa) == 1 and len(pb) == 1:
+        ea, eb = _se_per_seed(c, table, sa), _se_per_seed(c, table, sb)
+        (s, a), (t, b) = next(iter(pa.items())), next(iter(pb.items()))
+        se = math.sqrt(ea[s] ** 2 + (k * eb[t]) ** 2)
+        return Estimate(a - k * b, se, math.inf, 1), ra, rb, pa, pb
+    raise _too_few(c, min(len(pa), len(pb)), f"{c.aggregate} {c.metric}")
+
+
+def _ratio(c: Check, table: pd.DataFrame) -> Verdict:
+    """``mean(a) op k * mean(b)``, judged on ``a - k*b op margin`` paired by seed."""
+    est, ra, rb, pa, pb = _two_sided(c, table, c.a, c.b, c.k)
+    vals = np.concatenate([ra["value"].to_numpy(float), rb["value"].to_numpy(float)])
+    _saturation(c, vals, table, [c.a, c.b])
+    _identical(c, vals)
+    j = judge(est, confidence=c.confidence, op=c.op, value=c.margin)
+    va, vb = float(np.mean(list(pa.values()))), float(np.mean(list(pb.values())))
+    ratio = va / vb if vb != 0 else math.inf
+    pairing = "exact" if est.exact else "paired by seed" if est.paired else "Welch"
+    if est.paired is None and not est.exact:
+        pairing = f"cells' own {c.se_metric}"
+    msg = (
+        f"ratio {fmt(ratio)}, required {c.op} {fmt(c.k)}"
+        f"{f' with margin {fmt(c.margin)}' if c.margin else ''}: a - {fmt(c.k)}·b = "
+        f"{_interval_text(est, j)} ({c.aggregate} {c.metric}: a = {fmt(va)} for {describe(c.a)}, "
+        f"b = {fmt(vb)} for {describe(c.b)}; n = {est.n}, {seeds_text(pd.concat([ra, rb]))}, "
+        f"{pairing}; {_conf_text(c) if not est.exact else 'compared as numbers'})"
+    )
+    return Verdict(c, j.status, msg, {"a": va, "b": vb, "ratio": ratio, "diff": est.value,
+                                      "lo": j.lo, "hi": j.hi})  # fmt: skip
+
+
+def _xy(c: Check, rows: pd.DataFrame, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """The (x, y) points of a slope: ``how`` over rows sharing an axis value, logs as declared."""
+    pts = rows.groupby(c.axis)["value"].agg(how)
+    x, y = pts.index.to_numpy(dtype=float), pts.to_numpy(dtype=float)
+    if (c.logx and np.any(x <= 0)) or (c.logy and np.any(y <= 0)):
+        raise Inconclusive(
+            f"cannot take logs of non-positive values ({c.axis}: {list(x)}, {c.metric}: "
+            f"{[fmt(v) for v in y]})"
+        )
+    return (np.log(x) if c.logx else x), (np.log(y) if c.logy else y)
+
+
+def _slope(c: Check, table: pd.DataFrame) -> Verdict:
+    """The fitted slope of the metric against ``axis`` lies within ``interval``."""
+    rows = select(table, c.experiment, c.metric, c.where)
+    if c.axis not in rows.columns:
+        raise Inconclusive(f"axis '{c.axis}' is not a column of the table")
+    vals = rows["value"].to_numpy(float)
+    _saturation(c, vals, table, [c.where])
+    _identical(c, vals)
+    seeds = sorted(rows["seed"].unique())
+    if rows[c.axis].nunique() < 2:
+        raise Inconclusive(f"need at least 2 values of '{c.axis}' to fit a slope")
+    how = c.aggregate
+    if c.exact:
+        x, y = _xy(c, rows, how)
+        est, basis = regression_slope(x, y), "exact"
+        est = Estimate(est.value, 0.0, math.inf, len(seeds), True)
+    elif len(seeds) >= 2:
+        per = {int(s): _xy(c, g, how) for s, g in rows.groupby("seed")}
+        if min(len(x) for x, _ in per.values()) < 2:
+            raise Inconclusive(f"some seed has fewer than 2 values of '{c.axis}'")
+        est, basis = seed_slopes(per), f"mean of {len(per)} per-seed slopes"
+    elif c.se_metric:
+        x, y = _xy(c, rows, how)
+        se = select(table, c.experiment, c.se_metric, c.where).groupby(c.axis)["value"].mean()
+        se = se.to_numpy(float) / (np.exp(y) if c.logy else 1.0)  # delta method on log y
+        est = propagated_slope(x, se, regression_slope(x, y).value, len(x))
+        basis = f"1 seed; points' own {c.se_metric} propagated"
+    else:
+        x, y = _xy(c, rows, how)
+        if len(x) < 3:
+            raise _too_few(c, 1, f"slope of {c.metric} over {len(x)} points")
+        est, basis = regression_slope(x, y), f"1 seed; regression over {len(x)} points"
+    j = judge(est, confidence=c.confidence, interval=c.interval)
+    kind = "log-log slope" if c.logx and c.logy else "slope"
+    lo, hi = c.interval
+    msg = (
+        f"{kind} of {how} {c.metric} vs {c.axis} = {_interval_text(est, j)}, required in "
+        f"[{fmt(lo)}, {fmt(hi)}] ({describe(c.where)}; {c.axis} = "
+        f"{', '.join(fmt(v) for v in sorted(rows[c.axis].astype(float).unique()))}; "
+        f"{seeds_text(rows)}; {basis}; {_conf_text(c) if not est.exact else 'compared as a number'})"
+    )
+    return Verdict(c, j.status, msg, {"slope": est.value, "se": est.se, "lo": j.lo, "hi": j.hi,
+                                      "interval": [lo, hi]})  # fmt: skip
+
+
+def _ordering(c: Check, table: pd.DataFrame) -> Verdict:
+    """Every consecutive pair of selections ordered by more than ``margin`` (Bonferroni)."""
+    m = len(c.selections) - 1
+    conf = bonferroni(c.confidence, m)
+    steps, allrows = [], []
+    for s0, s1 in zip(c.selections, c.selections[1:]):
+        hi_, lo_ = (s1, s0) if c.order == "increasing" else (s0, s1)
+        est, ra, rb, pa, pb = _two_sided(c, table, hi_, lo_, 1.0)
+        allrows += [ra, rb]
+        steps.append((est, judge(est, confidence=conf, op=">", value=c.margin), pa, pb))
+    vals = pd.concat(allrows)["value"].to_numpy(float)
+    _saturation(c, vals, table, c.selections)
+    _identical(c, vals)
+    means = [
+        float(np.mean(list(per_seed(select(table, c.experiment, c.metric, s), c.aggregate)
+                           .values())))
+        for s in c.selections
+    ]  # fmt: skip
+    status = _combine([j.status for _, j, _, _ in steps])
+    sym = " < " if c.order == "increasing" else " > "
+    diffs = "; ".join(_interval_text(e, j) for e, j, _, _ in steps)
+    exact = all(e.exact for e, _, _, _ in steps)
+    msg = (
+        f"{c.aggregate} {c.metric}: "
+        f"{sym.join(f'{fmt(v)} ({describe(s)})' for v, s in zip(means, c.selections))}; "
+        f"required {c.order}{f' by > {fmt(c.margin)}' if c.margin else ''}; step differences "
+        f"{diffs} (n = {min(e.n for e, _, _, _ in steps)}, {seeds_text(pd.concat(allrows))}; "
+        f"{'compared as numbers' if exact else _conf_text(c, m)})"
+    )
+    return Verdict(c, status, msg, {"values": means, "diffs": [e.value for e, _, _, _ in steps]})
+
+
+_KINDS = {"threshold": _threshold, "ratio": _ratio, "slope": _slope, "ordering": _ordering}

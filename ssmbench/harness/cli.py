@@ -1,7 +1,8 @@
 """Command line: ``ssmbench run | report | compare | list``.
 
 Exit status: 0 when everything ran cleanly, 1 when some cell errored or diverged (the run still
-completes and records them), 2 for invalid input (a bad suite file, a bad option).
+completes and records them), 2 for invalid input (a bad suite file, a bad option), and with
+``--strict`` (run, report) 3 when every cell is clean but some check is REFUTED or INCONCLUSIVE.
 """
 
 from __future__ import annotations
@@ -72,7 +73,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run directory: {res.out_dir}")
     counts = ", ".join(f"{v} {k}" for k, v in sorted(res.counts.items()))
     print(f"cells: {counts} (ran {res.ran}, resumed past {res.skipped})")
-    return 0 if res.clean else 1
+    return _exit(1 if not res.clean else 0, res.verdicts, args.strict)
+
+
+def _exit(code: int, verdicts: list, strict: bool) -> int:
+    """The exit status: ``code``, or 3 under ``--strict`` when a check is not CONFIRMED."""
+    open_ = [v for v in verdicts if v.status != "CONFIRMED"]
+    if code == 0 and strict and open_:
+        for v in open_:
+            sys.stderr.write(f"ssmbench: --strict: {v.status}: {v.check.claim}\n")
+        return 3
+    return code
 
 
 def _load_run(run_dir: Path):
@@ -98,7 +109,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not suite_file.exists():
         raise SuiteError(f"{run_dir}: no suite.toml copy, cannot rebuild the summary")
     inv = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
-    suite = load_suite(suite_file)
+    suite = load_suite(suite_file, checks_from=args.checks)
     if inv.get("set"):
         suite = apply_overrides(suite, inv["set"])
     cells = expand_cells(
@@ -108,11 +119,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         seeds=inv.get("seeds") or None,
     )
     env = json.loads((run_dir / "env.json").read_text()) if (run_dir / "env.json").exists() else {}
-    finalize(run_dir, suite, cells, env)
+    note = ""
+    if args.checks:
+        commit = (git_info().get("git_commit") or "unknown")[:12]
+        note = (
+            f"Checks re-judged from `{args.checks}` at commit `{commit}` (ssmbench "
+            f"{__version__}); the cells are the run's own, from its `suite.toml` copy."
+        )
+    _, verdicts = finalize(run_dir, suite, cells, env, note=note)
     print((run_dir / "summary.md").read_text())
     for p in sorted(run_dir.glob("plot*.png")):
         print(f"plot: {p}")
-    return 0
+    return _exit(0, verdicts, args.strict)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -183,6 +201,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+_STRICT = "exit 3 if any check is REFUTED or INCONCLUSIVE (and every cell is clean)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ssmbench`` command."""
     p = argparse.ArgumentParser(prog="ssmbench", description=__doc__.splitlines()[0])
@@ -212,12 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a parameter (TOML value; bare words are strings)",
     )
     r.add_argument("--no-progress", action="store_true", help="no per-cell progress on stderr")
+    r.add_argument("--strict", action="store_true", help=_STRICT)
     r.set_defaults(func=cmd_run)
     rep = sub.add_parser(
         "report",
         help="rebuild a run's table, summary and plots from its records (also an interrupted run)",
     )
     rep.add_argument("run_dir")
+    rep.add_argument(
+        "--checks",
+        metavar="SUITE",
+        help="judge with this suite file's [[check]] tables instead of the run's own copy",
+    )
+    rep.add_argument("--strict", action="store_true", help=_STRICT)
     rep.set_defaults(func=cmd_report)
     c = sub.add_parser("compare", help="compare two runs metric by metric")
     c.add_argument("run_a")

@@ -177,8 +177,11 @@ def _provenance(env: dict[str, Any], suite: Suite) -> dict[str, Any]:
     }
 
 
-def finalize(out_dir: Path, suite: Suite, cells: list[Cell], env: dict[str, Any]) -> tuple:
-    """Rebuild table.csv, summary.md and plots from records.jsonl."""
+def finalize(
+    out_dir: Path, suite: Suite, cells: list[Cell], env: dict[str, Any], *, note: str = ""
+) -> tuple:
+    """Rebuild table.csv, summary.md and plots from records.jsonl (``note``: a line under the
+    summary's header, e.g. where re-judged checks came from)."""
     wanted = {c.cell_id for c in cells}
     records = [r for r in read_records(out_dir / "records.jsonl") if r["cell_id"] in wanted]
     table = records_to_table(records)
@@ -194,6 +197,7 @@ def finalize(out_dir: Path, suite: Suite, cells: list[Cell], env: dict[str, Any]
         verdicts=verdicts,
         expected_cells=len(cells),
         experiments=ran_exps,
+        note=note,
     )
     plots = [p for p in suite.plots if p.experiment in ran_exps]
     try:

@@ -33,6 +33,7 @@ class Experiment:
     seeds: list[int]
     description: str = ""
     columns: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)  # declared metrics; empty: not declared
 
     def accepts_quick(self) -> bool:
         """Whether the experiment's function takes the ``quick`` flag."""
@@ -61,6 +62,16 @@ class Check:
     logy: bool = True
     selections: list[dict[str, Any]] = field(default_factory=list)
     order: str = "increasing"
+    # the statistics of the verdict (see docs/suites.md, "How a check decides")
+    margin: float = 0.0  # ratio: a - k*b op margin; ordering: each step by more than margin
+    confidence: float = 0.95  # one-sided confidence of each bound (two-sided 90% interval)
+    exact: bool = False  # deterministic metric: compare numbers, no interval, 1 seed is enough
+    scope: str = ""  # e.g. "our derivation", "reduced setting"; shown beside the verdict
+    ceiling: float | None = None  # every value at or above it: saturated, INCONCLUSIVE
+    floor: float | None = None  # every value at or below it: saturated, INCONCLUSIVE
+    saturation_metric: str | None = None  # test ceiling/floor on this metric (default: metric)
+    se_metric: str | None = None  # the cell's own standard error of `metric` (single-seed checks)
+    each: list[str] = field(default_factory=list)  # threshold: judge every entry of these columns
 
 
 @dataclass(frozen=True)

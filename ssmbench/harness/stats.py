@@ -19,9 +19,12 @@ from scipy import stats as _st
 
 __all__ = [
     "Estimate",
+    "Judgement",
     "bonferroni",
     "difference",
+    "judge",
     "mean_estimate",
+    "propagated_slope",
     "regression_slope",
     "seed_slopes",
 ]
@@ -115,3 +118,57 @@ def seed_slopes(per_seed: Mapping[int, tuple[Sequence[float], Sequence[float]]])
     slopes = [float(np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)[0])
               for x, y in per_seed.values()]  # fmt: skip
     return mean_estimate(slopes)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One estimate judged against a claim: the status and the bounds it was judged with."""
+
+    status: str  # "CONFIRMED" | "REFUTED" | "INCONCLUSIVE"
+    lo: float
+    hi: float
+
+
+def judge(
+    est: Estimate,
+    *,
+    confidence: float,
+    op: str | None = None,
+    value: float | None = None,
+    interval: tuple[float, float] | None = None,
+) -> Judgement:
+    """Judge ``est`` against ``op value`` (one of < <= > >=) or ``interval`` (lo <= x <= hi).
+
+    A statistical estimate is CONFIRMED when its one-sided bound(s) at ``confidence`` lie wholly
+    on the claim's side, REFUTED when they lie wholly on the other side, and INCONCLUSIVE
+    otherwise. An exact estimate is compared as a number.
+    """
+    lo, hi = est.bounds(confidence)
+    if est.exact or est.se == 0:
+        x = est.value
+        if interval is not None:
+            ok = interval[0] <= x <= interval[1]
+        else:
+            ok = {"<": x < value, "<=": x <= value, ">": x > value, ">=": x >= value}[op]
+        return Judgement("CONFIRMED" if ok else "REFUTED", lo, hi)
+    if interval is not None:
+        a, b = interval
+        if lo > a and hi < b:
+            return Judgement("CONFIRMED", lo, hi)
+        if lo > b or hi < a:
+            return Judgement("REFUTED", lo, hi)
+        return Judgement("INCONCLUSIVE", lo, hi)
+    if op in (">", ">="):
+        status = "CONFIRMED" if lo > value else "REFUTED" if hi < value else "INCONCLUSIVE"
+    else:
+        status = "CONFIRMED" if hi < value else "REFUTED" if lo > value else "INCONCLUSIVE"
+    return Judgement(status, lo, hi)
+
+
+def propagated_slope(x: Sequence[float], se: Sequence[float], slope: float, n: int) -> Estimate:
+    """A least-squares slope whose points carry their own standard errors ``se`` (independent):
+    the slope's standard error is the points' errors propagated through the fit's weights
+    (normal bound, ``df`` infinite)."""
+    x, se = np.asarray(x, float), np.asarray(se, float)
+    c = (x - x.mean()) / float(((x - x.mean()) ** 2).sum())
+    return Estimate(float(slope), float(math.sqrt(float((c**2) @ (se**2)))), math.inf, n)

@@ -8,6 +8,7 @@ accept raises :class:`SuiteError`, whose message names the file, the table, the 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import tomllib
@@ -46,7 +47,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     ctx.keys(
         tbl,
         ("name", "run"),
-        ("description", "params", "quick_params", "grid", "seeds", "columns"),
+        ("description", "params", "quick_params", "grid", "seeds", "columns", "metrics"),
     )
     name = ctx.typed(tbl, "name", str)
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
@@ -59,6 +60,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     grid = dict(ctx.typed(tbl, "grid", dict, {}))
     seeds = ctx.typed(tbl, "seeds", list[int], suite_seeds)
     columns = ctx.typed(tbl, "columns", list[str], [])
+    metrics = ctx.typed(tbl, "metrics", list[str], [])
     if not seeds:
         raise ctx.err("seeds", "expected a non-empty array of integers")
     for k, v in grid.items():
@@ -88,10 +90,14 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
             check_fn_kwargs(ctx, fn, run, "grid", {k: axis})
     check_fn_kwargs(ctx, fn, run, "grid", grid)
     check_required(ctx, fn, run, set(params) | set(grid))
-    return Experiment(name, run, fn, params, quick_params, grid, list(seeds), description, columns)
+    return Experiment(
+        name, run, fn, params, quick_params, grid, list(seeds), description, columns, metrics
+    )
 
 
-def _selection_keys(ctx: Ctx, key: str, sel: dict[str, Any], exp: Experiment):
+def _selection_keys(
+    ctx: Ctx, key: str, sel: dict[str, Any], exp: Experiment, *, values: bool = True
+):
     """Check that a selection names columns (and grid values) the experiment has."""
     allowed = {"seed", *exp.params, *exp.grid, *exp.columns}
     for k, v in sel.items():
@@ -102,7 +108,7 @@ def _selection_keys(ctx: Ctx, key: str, sel: dict[str, Any], exp: Experiment):
                 f"{', '.join(sorted(allowed))} (declare extra result columns in the experiment's "
                 f"'columns')",
             )
-        if k in exp.grid:
+        if values and k in exp.grid:
             wanted = v if isinstance(v, list) else [v]
             for w in wanted:
                 if not any(w == g for g in exp.grid[k]):
@@ -111,6 +117,20 @@ def _selection_keys(ctx: Ctx, key: str, sel: dict[str, Any], exp: Experiment):
                         f"{value_desc(w)} is not on the grid axis '{k}' of experiment "
                         f"'{exp.name}' ({', '.join(map(str, exp.grid[k]))})",
                     )
+
+
+def _interval(ctx: Ctx, tbl: dict[str, Any]) -> tuple[float, float]:
+    """The ``interval = [low, high]`` key of a check."""
+    iv = ctx.typed(tbl, "interval", tuple[float, float])
+    if iv[0] > iv[1]:
+        raise ctx.err("interval", f"expected [low, high] with low <= high, got {iv}")
+    return float(iv[0]), float(iv[1])
+
+
+def _opt_float(ctx: Ctx, tbl: dict[str, Any], key: str) -> float | None:
+    """An optional number."""
+    v = ctx.typed(tbl, key, float)
+    return None if v is None else float(v)
 
 
 def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Check:
@@ -123,13 +143,14 @@ def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Ch
     if kind is None:
         raise ctx.err("kind", f"missing required key; expected one of {', '.join(CHECK_KINDS)}")
     per_kind: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-        "threshold": (("op", "value"), ("where",)),
-        "ratio": (("a", "b", "k"), ("op",)),
+        "threshold": ((), ("where", "op", "value", "interval", "each")),
+        "ratio": (("a", "b", "k"), ("op", "margin")),
         "slope": (("axis", "interval"), ("where", "logx", "logy")),
-        "ordering": (("selections", "order"), ()),
+        "ordering": (("selections", "order"), ("margin",)),
     }
     req, opt = per_kind[kind]
-    ctx.keys(tbl, common_req + req, ("aggregate", "name") + opt)
+    common_opt = ("aggregate", "name", "confidence", "exact", "scope", "ceiling", "floor")
+    ctx.keys(tbl, common_req + req, common_opt + ("se_metric", "saturation_metric") + opt)
     exp_name = ctx.typed(tbl, "experiment", str)
     if exp_name not in exps:
         raise ctx.err("experiment", f"no experiment named {exp_name!r}; have {', '.join(exps)}")
@@ -141,12 +162,43 @@ def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Ch
         metric=ctx.typed(tbl, "metric", str),
         kind=kind,
         aggregate=ctx.choice(tbl, "aggregate", AGGREGATES, "mean"),
+        confidence=float(ctx.typed(tbl, "confidence", float, 0.95)),
+        exact=ctx.typed(tbl, "exact", bool, False),
+        scope=ctx.typed(tbl, "scope", str, ""),
+        ceiling=_opt_float(ctx, tbl, "ceiling"),
+        floor=_opt_float(ctx, tbl, "floor"),
+        se_metric=ctx.typed(tbl, "se_metric", str),
+        saturation_metric=ctx.typed(tbl, "saturation_metric", str),
+        margin=float(ctx.typed(tbl, "margin", float, 0.0)),
     )
+    if not 0.5 <= c["confidence"] < 1.0:
+        raise ctx.err("confidence", f"expected a number in [0.5, 1), got {c['confidence']}")
+    if c["saturation_metric"] and c["ceiling"] is None and c["floor"] is None:
+        raise ctx.err("saturation_metric", "needs a 'ceiling' or 'floor' to test it against")
+    for key in ("metric", "se_metric", "saturation_metric"):
+        if exp.metrics and c[key] is not None and c[key] not in exp.metrics:
+            raise ctx.err(
+                key,
+                f"experiment '{exp_name}' reports no metric {c[key]!r}; its declared metrics: "
+                f"{', '.join(exp.metrics)}",
+            )
     if kind == "threshold":
         c["where"] = ctx.typed(tbl, "where", dict, {})
-        c["op"] = ctx.choice(tbl, "op", OPS)
-        c["value"] = float(ctx.typed(tbl, "value", float))
+        c["each"] = ctx.typed(tbl, "each", list[str], [])
+        if ("interval" in tbl) == ("op" in tbl or "value" in tbl):
+            raise ctx.err(
+                "op", "expected either 'op' and 'value', or 'interval' = [low, high] (not both)"
+            )
+        if "interval" in tbl:
+            c["interval"] = _interval(ctx, tbl)
+        else:
+            c["op"] = ctx.choice(tbl, "op", OPS)
+            if c["op"] is None or "value" not in tbl:
+                raise ctx.err("op" if c["op"] is None else "value", "missing required key")
+            c["value"] = float(ctx.typed(tbl, "value", float))
         _selection_keys(ctx, "where", c["where"], exp)
+        for k in c["each"]:
+            _selection_keys(ctx, "each", {k: None}, exp, values=False)
     elif kind == "ratio":
         c["a"] = ctx.typed(tbl, "a", dict)
         c["b"] = ctx.typed(tbl, "b", dict)
@@ -163,10 +215,7 @@ def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Ch
                 f"expected a grid axis (or declared column) of experiment '{exp_name}': "
                 f"{', '.join([*exp.grid, *exp.columns]) or 'none'}",
             )
-        iv = ctx.typed(tbl, "interval", tuple[float, float])
-        if iv[0] > iv[1]:
-            raise ctx.err("interval", f"expected [low, high] with low <= high, got {iv}")
-        c["interval"] = (float(iv[0]), float(iv[1]))
+        c["interval"] = _interval(ctx, tbl)
         c["logx"] = ctx.typed(tbl, "logx", bool, True)
         c["logy"] = ctx.typed(tbl, "logy", bool, True)
         _selection_keys(ctx, "where", c["where"], exp)
@@ -250,9 +299,8 @@ def parse_suite(doc: dict[str, Any], path: str = "<suite>") -> Suite:
     return Suite(path, name, description, list(seeds), list(exps.values()), checks, plots)
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Read and validate a suite file. Raises :class:`SuiteError` with a user-facing message."""
-    p = Path(path)
+def _read_toml(p: Path) -> dict[str, Any]:
+    """A suite file's TOML document, or :class:`SuiteError` naming the file."""
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -260,12 +308,35 @@ def load_suite(path: str | Path) -> Suite:
     except (OSError, UnicodeDecodeError) as e:
         raise SuiteError(f"{p}: cannot read suite file: {e}") from None
     try:
-        doc = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SuiteError(f"{p}: malformed TOML: {e}") from None
+
+
+def load_suite(path: str | Path, *, checks_from: str | Path | None = None) -> Suite:
+    """Read and validate a suite file. Raises :class:`SuiteError` with a user-facing message.
+
+    ``checks_from`` takes the ``[[check]]`` tables from another suite file instead (re-judging a
+    committed run under newer checks); its checks on experiments the suite lacks are dropped.
+    """
+    p = Path(path)
+    doc = _read_toml(p)
     # `run = "theory.x:f"` imports from the directory the user runs in and the suite's checkout
     import_paths(p)
-    return parse_suite(doc, str(p))
+    suite = parse_suite(doc, str(p))
+    if checks_from is None:
+        return suite
+    q = Path(checks_from)
+    raw = _read_toml(q).get("check", [])
+    if not isinstance(raw, list):
+        raise Ctx(str(q), "top level").err("check", "expected [[check]] tables")
+    exps = {e.name: e for e in suite.experiments}
+    checks = [
+        _parse_check(str(q), i, t, exps)
+        for i, t in enumerate(raw)
+        if not isinstance(t, dict) or t.get("experiment") in exps
+    ]
+    return dataclasses.replace(suite, checks=checks)
 
 
 # ---------------------------------------------------------------------------------------------

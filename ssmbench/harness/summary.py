@@ -118,6 +118,9 @@ def summary_blocks(
     return blocks or ["(no finished cells)"]
 
 
+_STATUSES = ("CONFIRMED", "REFUTED", "INCONCLUSIVE")
+
+
 def write_summary(
     path: str | Path,
     *,
@@ -128,6 +131,7 @@ def write_summary(
     verdicts: list[Any],
     expected_cells: int,
     experiments: list[str],
+    note: str = "",
 ) -> str:
     """Write summary.md: header, verdicts, and per-experiment pivoted tables. Returns the text."""
     cells = table.drop_duplicates("cell_id") if len(table) else table
@@ -142,11 +146,14 @@ def write_summary(
         f"×{env.get('device_count')}, CPU {env.get('cpu')}, date {env.get('date')}",
         f"- cells: {len(cells)} of {expected_cells} recorded; "
         + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+        *([f"- {note}"] if note else []),
         "",
         "## Verdicts",
         "",
     ]
     if verdicts:
+        tally = {s: sum(v.status == s for v in verdicts) for s in _STATUSES}
+        lines += [", ".join(f"{n} {s}" for s, n in tally.items()), ""]
         lines += [f"- {v.line()}" for v in verdicts]
     else:
         lines.append("(no checks)")
