@@ -269,3 +269,17 @@ def test_saturation_of_another_metric_behind_a_gap():
             saturation_metric="accuracy")  # fmt: skip
     v = evaluate(c, t)
     assert v.status == INCONCLUSIVE and "'accuracy' are at the declared ceiling 1" in v.message
+
+
+def test_some_entry_outside_an_interval():
+    """'Some quantity explodes': an entry whose interval lies wholly outside [-0.25, 0.25]."""
+    rows = [
+        {"layer": layer, "seed": s, "value": (0.02 * (s - 2)) + (1.0 if layer == 2 else 0.0)}
+        for layer in range(3)
+        for s in range(5)
+    ]
+    c = chk(interval=(-0.25, 0.25), outside=True, each=["layer"], require="any")
+    v = evaluate(c, table(rows))
+    assert v.status == CONFIRMED and "best: layer=2" in v.message, v.message
+    flat = [dict(r, value=0.02 * (r["seed"] - 2)) for r in rows]
+    assert evaluate(c, table(flat)).status == REFUTED  # every entry wholly inside

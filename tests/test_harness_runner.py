@@ -419,3 +419,42 @@ def test_report_rebuilds_a_committed_run_whose_run_paths_moved(tmp_path, capsys)
     assert "- cells: 48 of 48 recorded; 48 ok" in new
     verdicts = [line for line in old if line.startswith("- **")]
     assert verdicts and verdicts == [line for line in new if line.startswith("- **")]
+
+
+STRICT_SUITE = """
+[suite]
+name = "strict"
+seeds = [0, 1, 2]
+
+[[experiment]]
+name = "pl"
+run = "suite_fixtures:power_law"
+params = { exponent = 1.0 }
+grid = { width = [4, 8, 16] }
+
+[[check]]
+claim = "y is positive"
+experiment = "pl"
+metric = "y"
+kind = "threshold"
+aggregate = "min"
+op = ">"
+value = 0.0
+"""
+
+
+def test_strict_exit(tmp_path, capsys):
+    """--strict exits 3 when every cell is clean but a check is not CONFIRMED; without it, 0."""
+    good = tmp_path / "good.toml"
+    good.write_text(STRICT_SUITE)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(STRICT_SUITE.replace('op = ">"', 'op = "<"'))
+    assert main(["run", str(good), "--out", str(tmp_path / "g"), "--no-progress", "--strict"]) == 0
+    assert main(["run", str(bad), "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    assert main(["report", str(tmp_path / "b")]) == 0
+    assert main(["report", str(tmp_path / "b"), "--strict"]) == 3
+    assert "--strict: REFUTED: y is positive" in capsys.readouterr().err
+    assert main(["run", str(bad), "--out", str(tmp_path / "b2"), "--no-progress", "--strict"]) == 3
+    # re-judging a run under another suite file's checks
+    assert main(["report", str(tmp_path / "b"), "--checks", str(good), "--strict"]) == 0
+    assert "Checks re-judged from" in (tmp_path / "b" / "summary.md").read_text()

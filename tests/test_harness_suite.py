@@ -220,6 +220,35 @@ BAD_CASES = {
         _mut(lambda d: d["check"][1].__setitem__("interval", [2.0, 1.0])),
         ["check[1]", "'interval'", "low <= high"],
     ),
+    "confidence_out_of_range": (
+        _mut(lambda d: d["check"][0].__setitem__("confidence", 1.5)),
+        ["check[0]", "'confidence'", "[0.5, 1)"],
+    ),
+    "undeclared_metric": (
+        _mut(
+            lambda d: (
+                d["experiment"][0].__setitem__("metrics", ["y", "const"]),
+                d["check"][0].__setitem__("metric", "yy"),
+            )
+        ),  # fmt: skip
+        ["check[0]", "'metric'", "reports no metric 'yy'", "y, const"],
+    ),
+    "threshold_op_and_interval": (
+        _mut(lambda d: d["check"][0].__setitem__("interval", [0.0, 1.0])),
+        ["check[0]", "either 'op' and 'value', or 'interval'"],
+    ),
+    "saturation_metric_without_ceiling": (
+        _mut(lambda d: d["check"][0].__setitem__("saturation_metric", "const")),
+        ["check[0]", "'saturation_metric'", "ceiling"],
+    ),
+    "require_without_each": (
+        _mut(lambda d: d["check"][0].__setitem__("require", "any")),
+        ["check[0]", "'require'", "'each'"],
+    ),
+    "margin_on_threshold": (
+        _mut(lambda d: d["check"][0].__setitem__("margin", 0.1)),
+        ["check[0]", "'margin'", "unknown key"],
+    ),
     "plot_unknown_key": (
         _mut(lambda d: d["plot"][0].__setitem__("colour", "red")),
         ["plot[0]", "'colour'", "unknown key"],

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .select import Inconclusive, aggregate, describe, fmt, per_seed, select, seeds_text
+from .select import Inconclusive, aggregate, describe, fmt, per_seed, seeds_text, select
 from .spec import Check
 from .stats import (
     Estimate,
@@ -91,9 +91,9 @@ def _conf_text(c: Check, m: int = 1) -> str:
 
 
 def _interval_text(e: Estimate, j: Judgement) -> str:
-    """An estimate with its interval and standard error (or 'exact')."""
+    """An estimate with its interval and standard error (a bare number when there is none)."""
     if e.exact or e.se == 0:
-        return f"{fmt(e.value)} (exact)"
+        return fmt(e.value)
     return f"{fmt(e.value)} [{fmt(j.lo)}, {fmt(j.hi)}] (se {fmt(e.se)})"
 
 
@@ -171,7 +171,9 @@ def _threshold(c: Check, table: pd.DataFrame) -> Verdict:
         groups = [((), rows)]
     m = len(groups) if statistical else 1
     conf = bonferroni(c.confidence, m)
-    req = f"in [{fmt(c.interval[0])}, {fmt(c.interval[1])}]" if c.interval else f"{c.op} {fmt(c.value)}"
+    req = f"{c.op} {fmt(c.value)}"
+    if c.interval:
+        req = f"{'outside' if c.outside else 'in'} [{fmt(c.interval[0])}, {fmt(c.interval[1])}]"
     parts = []
     for key, g in groups:
         if statistical:
@@ -187,8 +189,16 @@ def _threshold(c: Check, table: pd.DataFrame) -> Verdict:
         else:
             est = Estimate(aggregate(g, c.aggregate), 0.0, math.inf, g["seed"].nunique(), True)
         j = judge(est, confidence=conf, op=c.op, value=c.value, interval=c.interval)
+        if c.outside:  # the complement of "within": swap the decided outcomes
+            flip = {CONFIRMED: REFUTED, REFUTED: CONFIRMED, INCONCLUSIVE: INCONCLUSIVE}
+            j = Judgement(flip[j.status], j.lo, j.hi)
         parts.append((key, g, est, j))
-    status = _combine([p[3].status for p in parts])
+    statuses = [p[3].status for p in parts]
+    if c.require == "any":  # some entry: any CONFIRMED confirms, all REFUTED refutes
+        status = _combine([{CONFIRMED: REFUTED, REFUTED: CONFIRMED}.get(s, s) for s in statuses])
+        status = {CONFIRMED: REFUTED, REFUTED: CONFIRMED}.get(status, status)
+    else:
+        status = _combine(statuses)
     seeds = seeds_text(rows)
     spread = per_seed(rows, c.aggregate)
     sp = f"per-seed {c.aggregate} {fmt(min(spread.values()))}..{fmt(max(spread.values()))}"
@@ -201,13 +211,18 @@ def _threshold(c: Check, table: pd.DataFrame) -> Verdict:
         )
         return Verdict(c, status, msg, {"value": est.value, "se": est.se, "lo": j.lo, "hi": j.hi})
     counts = {s: sum(p[3].status == s for p in parts) for s in (CONFIRMED, REFUTED, INCONCLUSIVE)}
-    # the entry closest to failing: smallest margin of its bound over the requirement
-    worst = min(parts, key=lambda p: _slack(c, p[3], p[2]))
+    # "all": the entry whose bound comes closest to failing; "any": the entry whose estimate
+    # goes furthest toward holding
+    if c.require == "any":
+        worst = max(parts, key=lambda p: _slack(c, Judgement("", p[2].value, p[2].value), p[2]))
+    else:
+        worst = min(parts, key=lambda p: _slack(c, p[3], p[2]))
     wk = ", ".join(f"{k}={v}" for k, v in zip(c.each, np.atleast_1d(np.array(worst[0], object))))
     msg = (
-        f"{len(parts)} entries by ({', '.join(c.each)}), each {c.aggregate} {c.metric} required "
-        f"{req}: {counts[CONFIRMED]} confirmed, {counts[REFUTED]} refuted, "
-        f"{counts[INCONCLUSIVE]} undecided; closest to failing: {wk}: "
+        f"{len(parts)} entries by ({', '.join(c.each)}), {c.require} required to have "
+        f"{c.aggregate} {c.metric} {req}: {counts[CONFIRMED]} confirmed, {counts[REFUTED]} "
+        f"refuted, {counts[INCONCLUSIVE]} undecided; "
+        f"{'best' if c.require == 'any' else 'closest to failing'}: {wk}: "
         f"{_interval_text(worst[2], worst[3])} ({describe(c.where)}; {seeds}; {how})"
     )
     return Verdict(c, status, msg, {"entries": len(parts), **counts})
@@ -215,6 +230,8 @@ def _threshold(c: Check, table: pd.DataFrame) -> Verdict:
 
 def _slack(c: Check, j: Judgement, e: Estimate) -> float:
     """How far an entry's bound clears the requirement (negative: it does not)."""
+    if c.interval is not None and c.outside:
+        return max(j.lo - c.interval[1], c.interval[0] - j.hi)
     if c.interval is not None:
         return min(j.lo - c.interval[0], c.interval[1] - j.hi)
     return j.lo - c.value if c.op in (">", ">=") else c.value - j.hi

@@ -72,6 +72,8 @@ class Check:
     saturation_metric: str | None = None  # test ceiling/floor on this metric (default: metric)
     se_metric: str | None = None  # the cell's own standard error of `metric` (single-seed checks)
     each: list[str] = field(default_factory=list)  # threshold: judge every entry of these columns
+    require: str = "all"  # with `each`: every entry must hold ("all") or some entry ("any")
+    outside: bool = False  # threshold with `interval`: the claim is that x lies outside it
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Ch
     if kind is None:
         raise ctx.err("kind", f"missing required key; expected one of {', '.join(CHECK_KINDS)}")
     per_kind: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-        "threshold": ((), ("where", "op", "value", "interval", "each")),
+        "threshold": ((), ("where", "op", "value", "interval", "outside", "each", "require")),
         "ratio": (("a", "b", "k"), ("op", "margin")),
         "slope": (("axis", "interval"), ("where", "logx", "logy")),
         "ordering": (("selections", "order"), ("margin",)),
@@ -189,6 +189,12 @@ def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Ch
             raise ctx.err(
                 "op", "expected either 'op' and 'value', or 'interval' = [low, high] (not both)"
             )
+        c["require"] = ctx.choice(tbl, "require", ("all", "any"), "all")
+        c["outside"] = ctx.typed(tbl, "outside", bool, False)
+        if "require" in tbl and not c["each"]:
+            raise ctx.err("require", "applies to the entries of 'each'; set 'each' too")
+        if "outside" in tbl and "interval" not in tbl:
+            raise ctx.err("outside", "applies to 'interval'; set 'interval' too")
         if "interval" in tbl:
             c["interval"] = _interval(ctx, tbl)
         else:
