@@ -32,6 +32,7 @@ MAX_LINES = 500
 #: stay inside its own part.
 LAYERS = {
     "_version": 0,
+    "_validate": 0,
     "scan": 1,
     "discretize": 1,
     "timing": 1,

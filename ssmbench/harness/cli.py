@@ -2,7 +2,9 @@
 
 Exit status: 0 when everything ran cleanly, 1 when some cell errored or diverged (the run still
 completes and records them), 2 for invalid input (a bad suite file, a bad option), and with
-``--strict`` (run, report) 3 when every cell is clean but some check is REFUTED or INCONCLUSIVE.
+``--strict`` (run, report) 3 when every cell is clean but some check is REFUTED or INCONCLUSIVE;
+130 (SIGINT) or 143 (SIGTERM) for an interrupted run, whose records and partial summary are
+kept. ``compare --fail-on-change`` exits 1 when a metric changed or a cell or metric is missing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import re
 import subprocess
 import sys
 import tomllib
@@ -19,9 +22,10 @@ from pathlib import Path
 from .._version import __version__
 from ..models import LAYERS
 from .cells import expand_cells
+from .lock import RunLock
 from .provenance import git_info
 from .records import read_records, records_to_table
-from .runner import finalize, run_suite
+from .runner import RunInterrupted, finalize, run_suite
 from .spec import SuiteError
 from .suite import apply_overrides, load_suite
 from .summary import META_COLUMNS, markdown_table
@@ -59,16 +63,22 @@ def cmd_run(args: argparse.Namespace) -> int:
                 raise SuiteError(f"--resume: no earlier run of suite '{suite.name}' under results/")
     else:
         out = Path(args.out) if args.out else _default_out(suite.name)
-    res = run_suite(
-        suite,
-        out,
-        quick=args.quick,
-        only=args.only,
-        overrides=args.set,
-        resume=resume,
-        progress=None if args.no_progress else sys.stderr,
-        seeds=args.seeds,
-    )
+    try:
+        res = run_suite(
+            suite,
+            out,
+            quick=args.quick,
+            only=args.only,
+            overrides=args.set,
+            resume=resume,
+            progress=None if args.no_progress else sys.stderr,
+            seeds=args.seeds,
+            force=args.force,
+            allow_mixed_commits=args.allow_mixed_commits,
+        )
+    except RunInterrupted as e:
+        sys.stderr.write(f"\n{e}\n")
+        return e.exit_code
     print((res.out_dir / "summary.md").read_text())
     print(f"run directory: {res.out_dir}")
     counts = ", ".join(f"{v} {k}" for k, v in sorted(res.counts.items()))
@@ -126,16 +136,43 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"Checks re-judged from `{args.checks}` at commit `{commit}` (ssmbench "
             f"{__version__}); the cells are the run's own, from its `suite.toml` copy."
         )
-    _, verdicts = finalize(run_dir, suite, cells, env, note=note)
+    with RunLock(run_dir, "report"):
+        _, verdicts = finalize(run_dir, suite, cells, env, note=note)
     print((run_dir / "summary.md").read_text())
     for p in sorted(run_dir.glob("plot*.png")):
         print(f"plot: {p}")
     return _exit(0, verdicts, args.strict)
 
 
+#: Metric names that are timings (compared with --time-rtol) unless a suite declares its own.
+TIMING_PATTERN = re.compile(r"(_s$|_s_|time|seconds|per_s|speedup|vs_best|_over_fwd)")
+
+
+def _timings(run_dir: Path) -> set[str]:
+    """Timing metrics a run's suite declares (experiments' ``timings`` keys)."""
+    f = run_dir / "suite.toml"
+    if not f.exists():
+        return set()
+    doc = tomllib.loads(f.read_text())
+    return {m for e in doc.get("experiment", []) for m in e.get("timings", [])}
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``ssmbench compare``: two runs metric by metric, with the changes flagged."""
+    """``ssmbench compare``: two runs metric by metric, with changes and gaps flagged.
+
+    Runs of different suites are refused unless ``--force``. Timing metrics (declared in the
+    suite's ``timings``, or matching :data:`TIMING_PATTERN`) use ``--time-rtol``; every other
+    metric ``--rtol``. With ``--fail-on-change`` a change beyond tolerance, or a cell or metric
+    present in one run only, exits 1.
+    """
     (a, ra), (b, rb) = _load_run(Path(args.run_a)), _load_run(Path(args.run_b))
+    sa, sb = {r.get("suite") for r in ra}, {r.get("suite") for r in rb}
+    if sa != sb and not args.force:
+        raise SuiteError(
+            f"compare: the runs are of different suites (A: {', '.join(map(str, sa))}; B: "
+            f"{', '.join(map(str, sb))}); pass --force to compare them anyway"
+        )
+    timings = _timings(Path(args.run_a)) | _timings(Path(args.run_b))
     a, b = a[a["status"] == "ok"].copy(), b[b["status"] == "ok"].copy()
     # Cells are matched on experiment, grid point and extra result columns; fixed params that
     # differ between the runs are reported, not used as keys.
@@ -158,23 +195,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     joined = ga.to_frame().join(gb, how="outer").reset_index()
     joined["ratio B/A"] = joined["B"] / joined["A"]
 
+    def is_timing(m: str) -> bool:
+        return m in timings or bool(TIMING_PATTERN.search(m))
+
     def flag(r) -> str:
-        if math.isnan(r["A"]) or math.isnan(r["B"]):
-            return "missing"
+        if math.isnan(r["A"]):
+            return "missing in A"
+        if math.isnan(r["B"]):
+            return "missing in B"
+        tol = args.time_rtol if is_timing(r["metric"]) else args.rtol
         if r["A"] == 0:
             return "" if r["B"] == 0 else "CHANGED"
-        return "CHANGED" if abs(r["ratio B/A"] - 1) > args.rtol else ""
+        return "CHANGED" if abs(r["ratio B/A"] - 1) > tol else ""
 
-    joined["flag"] = joined.apply(flag, axis=1)
+    joined["flag"] = joined.apply(flag, axis=1) if len(joined) else []
     shown = [c for c in joined.columns if joined[c].notna().any() or c in ("A", "B")]
     joined = joined[shown]
     if args.changed_only:
         joined = joined[joined["flag"] != ""]
-    print(f"A = {args.run_a}\nB = {args.run_b}\ntolerance: |B/A - 1| > {args.rtol}\n")
+    print(
+        f"A = {args.run_a}\nB = {args.run_b}\ntolerance: |B/A - 1| > {args.rtol} "
+        f"(timings: > {args.time_rtol})\n"
+    )
     print(markdown_table(joined) if len(joined) else "(nothing to compare)")
     n = int((joined["flag"] == "CHANGED").sum())
-    print(f"\n{n} metric(s) changed beyond tolerance")
-    return 1 if (n and args.fail_on_change) else 0
+    missing = joined[joined["flag"].astype(str).str.startswith("missing")]
+    print(f"\n{n} metric(s) changed beyond tolerance; {len(missing)} missing on one side")
+    for side in ("A", "B"):
+        miss = missing[missing["flag"] == f"missing in {side}"]
+        if len(miss):
+            exps = ", ".join(
+                f"{e} ({k} rows)" for e, k in miss["experiment"].value_counts().items()
+            )
+            print(f"missing in {side}: {exps}")
+    return 1 if ((n or len(missing)) and args.fail_on_change) else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -201,6 +255,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str) -> list[str]:
+    """A comma-separated list of names (``--only a,b``)."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected NAME[,NAME...], got {text!r}")
+    return names
+
+
+def _ints(text: str) -> list[int]:
+    """A comma-separated list of integers (``--seeds 0,2``)."""
+    try:
+        return [int(t) for t in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers S[,S...], got {text!r}") from None
+
+
 _STRICT = "exit 3 if any check is REFUTED or INCONCLUSIVE (and every cell is clean)"
 
 
@@ -221,9 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue a run, skipping recorded cells (DIR, else --out, else the latest run)",
     )
     r.add_argument("--quick", action="store_true", help="let experiments shrink their sizes")
-    r.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments")
     r.add_argument(
-        "--seeds", nargs="+", type=int, metavar="S", help="run only these of the suite's seeds"
+        "--only",
+        type=_names,
+        action="extend",
+        metavar="NAME[,NAME...]",
+        help="run only these experiments (comma-separated; repeatable)",
+    )
+    r.add_argument(
+        "--seeds",
+        type=_ints,
+        action="extend",
+        metavar="S[,S...]",
+        help="run only these of the suite's seeds (comma-separated; repeatable)",
     )
     r.add_argument(
         "--set",
@@ -234,6 +314,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--no-progress", action="store_true", help="no per-cell progress on stderr")
     r.add_argument("--strict", action="store_true", help=_STRICT)
+    r.add_argument(
+        "--force", action="store_true", help="--resume even if the suite file's content changed"
+    )
+    r.add_argument(
+        "--allow-mixed-commits",
+        action="store_true",
+        help="--resume a run started at another commit (the summary lists every commit)",
+    )
     r.set_defaults(func=cmd_run)
     rep = sub.add_parser(
         "report",
@@ -250,9 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare two runs metric by metric")
     c.add_argument("run_a")
     c.add_argument("run_b")
-    c.add_argument("--rtol", type=float, default=0.1, help="flag |B/A - 1| above this (0.1)")
+    c.add_argument(
+        "--rtol", type=float, default=1e-6, help="non-timing metrics: flag |B/A - 1| above this"
+    )
+    c.add_argument(
+        "--time-rtol", type=float, default=0.5, help="timing metrics: flag |B/A - 1| above this"
+    )
+    c.add_argument("--force", action="store_true", help="compare runs of different suites")
     c.add_argument("--changed-only", action="store_true")
-    c.add_argument("--fail-on-change", action="store_true", help="exit 1 if anything changed")
+    c.add_argument(
+        "--fail-on-change",
+        action="store_true",
+        help="exit 1 if a metric changed, or a cell or metric is missing on one side",
+    )
     c.set_defaults(func=cmd_compare)
     ls = sub.add_parser("list", help="list suites, their experiments and claims, and models")
     ls.add_argument("--suites-dir", default="suites")

@@ -34,8 +34,27 @@ def _version(pkg: str) -> str | None:
 
 
 def git_info(start: str | Path | None = None) -> dict[str, Any]:
-    """Commit and dirty flag of the repository holding ``start`` (default: this package)."""
-    where = Path(start) if start else Path(__file__).resolve().parent
+    """Commit and dirty flag of the repository holding ``start`` (default: this package).
+
+    For the package itself the repository must track the package's own files: a wheel installed
+    into a virtual environment that sits inside some other repository reports no commit
+    (``None``), not that repository's.
+    """
+    own = start is None
+    where = Path(start).resolve() if start else Path(__file__).resolve().parents[1]  # ssmbench/
+    if where.is_file():
+        where = where.parent
+    try:
+        if own:
+            subprocess.run(
+                ["git", "-C", str(where), "ls-files", "--error-unmatch", "_version.py"],
+                capture_output=True,
+                check=True,
+                timeout=10,
+                cwd=str(where),
+            )
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
     try:
         commit = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "HEAD"],
@@ -69,8 +88,9 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def capture_env() -> dict[str, Any]:
-    """Provenance of this process: versions, device, CPU, git commit, date."""
+def capture_env(suite_path: str | Path | None = None) -> dict[str, Any]:
+    """Provenance of this process: versions, device, CPU, ssmbench's own git commit (None for an
+    installed wheel), the suite file's repository commit (``suite_git_commit``), the date."""
 
     devices = jax.devices()
     d0 = devices[0]
@@ -90,4 +110,7 @@ def capture_env() -> dict[str, Any]:
         "x64": bool(jax.config.read("jax_enable_x64")),
         **git_info(),
     }
+    if suite_path is not None and Path(suite_path).is_file():
+        g = git_info(suite_path)
+        env["suite_git_commit"], env["suite_git_dirty"] = g["git_commit"], g["git_dirty"]
     return env

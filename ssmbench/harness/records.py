@@ -25,6 +25,7 @@ def atomic_write(path: str | Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; every file of a run directory is 0644
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -105,4 +106,12 @@ def records_to_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             ]
         )
     df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
+    # Integer parameters and columns stay integers (a nullable Int64 column where some rows lack
+    # them), so that table.csv says n=4, not n=4.0, and compare matches 16 with 16.
+    for col in df.columns:
+        if col == "value" or df[col].dtype.kind != "f":
+            continue
+        vals = [r[col] for r in rows if r.get(col) is not None]
+        if vals and all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            df[col] = df[col].astype("Int64")
     return df

@@ -9,11 +9,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -24,6 +28,8 @@ import pandas as pd
 
 from .cells import expand_cells
 from .checks import Verdict, evaluate
+from .lock import RunLock
+from .progress import Progress
 from .provenance import capture_env, utc_now
 from .records import atomic_write, read_records, records_to_table
 from .spec import Cell, Suite, SuiteError
@@ -36,6 +42,7 @@ __all__ = [
     "normalize_metrics",
     "finalize",
     "RESERVED_COLUMNS",
+    "RunInterrupted",
 ]
 
 #: Columns the runner writes itself; an experiment's extra result columns may not use them.
@@ -132,39 +139,6 @@ def run_cell(fn: Any, cell: Cell, accepts_quick: bool) -> dict[str, Any]:
     }
 
 
-class _Progress:
-    """Per-cell progress lines on a stream, with an estimate of the time left."""
-
-    def __init__(self, total: int, stream: TextIO | None):
-        self.total, self.stream, self.done, self.t0 = total, stream, 0, time.perf_counter()
-
-    def start(self, cell: Cell) -> None:
-        """Announce that ``cell`` starts."""
-        if self.stream:
-            self.stream.write(f"[{self.done + 1}/{self.total}] {cell.label()} ...\n")
-            self.stream.flush()
-
-    def finish(self, rec: dict[str, Any]) -> None:
-        """Report a finished cell's status and wall time, and the estimated time left."""
-        self.done += 1
-        if not self.stream:
-            return
-        el = time.perf_counter() - self.t0
-        eta = el / self.done * (self.total - self.done)
-        msg = f"    {rec['status']} in {rec['wall_s']:.1f}s"
-        if rec["error"]:
-            msg += f" ({rec['error'][:120]})"
-        msg += f" | {self.done}/{self.total} done, elapsed {_hms(el)}, ETA {_hms(eta)}\n"
-        self.stream.write(msg)
-        self.stream.flush()
-
-
-def _hms(s: float) -> str:
-    """Seconds as ``h:mm:ss``."""
-    s = int(round(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def _provenance(env: dict[str, Any], suite: Suite) -> dict[str, Any]:
     """The provenance columns every record carries."""
     return {
@@ -208,6 +182,98 @@ def finalize(
     return table, verdicts
 
 
+class RunInterrupted(BaseException):
+    """A run stopped by SIGINT or SIGTERM, after its records and a partial summary were written.
+
+    ``exit_code`` is 130 (SIGINT) or 143 (SIGTERM); the message says how to resume.
+    """
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Signal(BaseException):
+    """Raised by the signal handler inside the run loop (not an ``Exception``: cells cannot
+    swallow it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _suite_digest(path: str | Path) -> str | None:
+    """SHA-256 of a suite file's bytes (None when there is no file)."""
+    p = Path(path)
+    return hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+
+
+def _resume_guards(out: Path, suite: Suite, invocation: dict, env: dict, *, force: bool,
+                   allow_mixed_commits: bool) -> None:  # fmt: skip
+    """Refuse to resume a directory of another suite, invocation or (by default) commit."""
+    if not out.is_dir():
+        raise SuiteError(f"--resume: no run directory at {out}")
+    prev = out / "run.json"
+    was = json.loads(prev.read_text()) if prev.exists() else {}
+    # runs written before --seeds existed have no "seeds" key: they ran every seed
+    if was and {k: was.get(k, [] if k == "seeds" else None) for k in invocation} != invocation:
+        raise SuiteError(
+            f"--resume {out}: the run was started with {json.dumps(was)}; resume it with the "
+            f"same --quick/--only/--set/--seeds (got {json.dumps(invocation)})"
+        )
+    old, new = _suite_digest(out / "suite.toml"), _suite_digest(suite.path)
+    if old and new and old != new and not force:
+        raise SuiteError(
+            f"--resume {out}: the run's suite ({out / 'suite.toml'}, sha256 {old[:12]}) differs "
+            f"from {suite.path} (sha256 {new[:12]}); resume with the run's own suite.toml, or "
+            f"pass --force to append cells of another suite"
+        )
+    if (out / "env.json").exists():
+        first = json.loads((out / "env.json").read_text())
+        commits = {first.get("git_commit")} | {
+            e.get("git_commit") for e in first.get("resumed", [])
+        }  # fmt: skip
+        if env.get("git_commit") not in commits and not allow_mixed_commits:
+            raise SuiteError(
+                f"--resume {out}: the run has rows from commit(s) "
+                f"{', '.join(sorted(str(c)[:12] for c in commits))}, this is "
+                f"{str(env.get('git_commit'))[:12]}; pass --allow-mixed-commits to continue "
+                f"(the summary then lists every commit with its cells)"
+            )
+
+
+@contextlib.contextmanager
+def _signals_raise():
+    """Within the block, SIGINT and SIGTERM raise :class:`_Signal` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Signal(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Within the block, SIGINT and SIGTERM wait (a record line is never torn by them)."""
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
+
+
 def run_suite(
     suite: Suite,
     out_dir: str | Path,
@@ -218,28 +284,33 @@ def run_suite(
     resume: bool = False,
     progress: TextIO | None = sys.stderr,
     seeds: list[int] | None = None,
+    force: bool = False,
+    allow_mixed_commits: bool = False,
 ) -> RunResult:
-    """Run every cell of ``suite`` into ``out_dir``; with ``resume`` skip cells already recorded."""
+    """Run every cell of ``suite`` into ``out_dir``; with ``resume`` skip cells already recorded.
+
+    The run directory is locked for the whole run (:class:`~ssmbench.harness.lock.RunLock`). A
+    resume must use the same suite file content (unless ``force``) and the same commit (unless
+    ``allow_mixed_commits``). SIGINT/SIGTERM stop the run between records: the partial table and
+    summary are written and :class:`RunInterrupted` is raised.
+    """
     out = Path(out_dir)
     records_path = out / "records.jsonl"
     invocation = {"quick": quick, "only": only or [], "set": overrides or [], "seeds": seeds or []}
+    cells = expand_cells(suite, quick=quick, only=only, seeds=seeds)  # before any directory
+    env = capture_env(suite_path=suite.path)
     if resume:
-        if not out.is_dir():
-            raise SuiteError(f"--resume: no run directory at {out}")
-        prev = out / "run.json"
-        if prev.exists():
-            was = json.loads(prev.read_text())
-            # runs written before --seeds existed have no "seeds" key: they ran every seed
-            if {k: was.get(k, [] if k == "seeds" else None) for k in invocation} != invocation:
-                raise SuiteError(
-                    f"--resume {out}: the run was started with {json.dumps(was)}; "
-                    f"resume it with the same --quick/--only/--set/--seeds (got {json.dumps(invocation)})"
-                )
+        _resume_guards(out, suite, invocation, env, force=force,
+                       allow_mixed_commits=allow_mixed_commits)  # fmt: skip
     elif records_path.exists() and records_path.stat().st_size > 0:
         raise SuiteError(f"{out} already holds a run; use --resume {out} or another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    cells = expand_cells(suite, quick=quick, only=only, seeds=seeds)
-    env = capture_env()
+    with RunLock(out, "run"):
+        return _run_locked(suite, out, cells, env, invocation, progress)
+
+
+def _run_locked(suite, out, cells, env, invocation, progress) -> RunResult:
+    """The body of :func:`run_suite`, with the run directory locked."""
+    records_path = out / "records.jsonl"
     if not (out / "env.json").exists():
         atomic_write(out / "env.json", json.dumps(env, indent=2) + "\n")
     else:
@@ -248,7 +319,10 @@ def run_suite(
         atomic_write(out / "env.json", json.dumps(old, indent=2) + "\n")
     if not (out / "suite.toml").exists() and Path(suite.path).is_file():
         shutil.copyfile(suite.path, out / "suite.toml")
-    atomic_write(out / "run.json", json.dumps({**invocation, "suite": suite.path}, indent=2) + "\n")
+        os.chmod(out / "suite.toml", 0o644)
+    run_info = {**invocation, "suite": suite.path, "suite_sha256": _suite_digest(suite.path)}
+    atomic_write(out / "run.json", json.dumps(run_info, indent=2) + "\n")
+    header_env = json.loads((out / "env.json").read_text())
 
     done = {r["cell_id"] for r in read_records(records_path)}
     todo = [c for c in cells if c.cell_id not in done]
@@ -256,7 +330,7 @@ def run_suite(
     if progress and skipped:
         progress.write(f"resuming: {skipped} of {len(cells)} cells already recorded\n")
     prov = _provenance(env, suite)
-    bar = _Progress(len(todo), progress)
+    bar = Progress(todo, progress)
     exps = {e.name: e for e in suite.experiments}
     # Make sure a torn last line (from a crash mid-write) does not swallow the next record.
     if records_path.exists() and records_path.stat().st_size > 0:
@@ -266,19 +340,39 @@ def run_suite(
         if torn:
             with open(records_path, "a", encoding="utf-8") as f:
                 f.write("\n")
-    with open(records_path, "a", encoding="utf-8") as f:
-        for cell in todo:
-            bar.start(cell)
-            e = exps[cell.experiment]
-            rec = run_cell(e.fn, cell, e.accepts_quick())
-            rec["suite"] = suite.name
-            rec["provenance"] = {**prov, "date": rec["finished"]}
-            f.write(json.dumps(rec, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-            bar.finish(rec)
-    table, verdicts = finalize(out, suite, cells, env)
+    ran = 0
+    try:
+        with _signals_raise(), open(records_path, "a", encoding="utf-8") as f:
+            os.chmod(records_path, 0o644)
+            for cell in todo:
+                bar.start(cell)
+                e = exps[cell.experiment]
+                rec = run_cell(e.fn, cell, e.accepts_quick())
+                rec["suite"] = suite.name
+                rec["provenance"] = {**prov, "date": rec["finished"]}
+                with _signals_deferred():
+                    f.write(json.dumps(rec, default=str) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+                ran += 1
+                bar.finish(cell, rec)
+    except (_Signal, KeyboardInterrupt) as e:
+        bar.close()
+        signum = e.signum if isinstance(e, _Signal) else signal.SIGINT
+        n = len({r["cell_id"] for r in read_records(records_path)} & {c.cell_id for c in cells})
+        note = (
+            f"**PARTIAL**: interrupted by {signal.Signals(signum).name} with {n} of "
+            f"{len(cells)} cells recorded"
+        )
+        finalize(out, suite, cells, header_env, note=note)
+        raise RunInterrupted(
+            f"interrupted: {n} of {len(cells)} cells recorded; continue with "
+            f"`ssmbench run {suite.path} --resume {out}`",
+            128 + int(signum),
+        ) from None
+    bar.close()
+    table, verdicts = finalize(out, suite, cells, header_env)
     counts = (
         table.drop_duplicates("cell_id")["status"].value_counts().to_dict() if len(table) else {}
     )
-    return RunResult(out, table, verdicts, counts, ran=len(todo), skipped=skipped)
+    return RunResult(out, table, verdicts, counts, ran=ran, skipped=skipped)

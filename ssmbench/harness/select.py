@@ -65,6 +65,8 @@ def _match(df: pd.DataFrame, sel: dict[str, Any]) -> pd.Series:
 
 def _eq(x: Any, w: Any) -> bool:
     """Whether a table value equals a wanted selection value (numbers by value, others as strings)."""
+    if x is pd.NA or x is None:
+        return False
     if isinstance(x, float) and isinstance(w, (int, float)) and not isinstance(w, bool):
         return math.isclose(x, float(w), rel_tol=1e-12, abs_tol=0.0)
     return x == w

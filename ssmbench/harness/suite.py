@@ -47,7 +47,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     ctx.keys(
         tbl,
         ("name", "run"),
-        ("description", "params", "quick_params", "grid", "seeds", "columns", "metrics"),
+        ("description", "params", "quick_params", "grid", "seeds", "columns", "metrics", "timings"),
     )
     name = ctx.typed(tbl, "name", str)
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
@@ -61,6 +61,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     seeds = ctx.typed(tbl, "seeds", list[int], suite_seeds)
     columns = ctx.typed(tbl, "columns", list[str], [])
     metrics = ctx.typed(tbl, "metrics", list[str], [])
+    ctx.typed(tbl, "timings", list[str], [])  # read by `ssmbench compare` (its --time-rtol)
     if not seeds:
         raise ctx.err("seeds", "expected a non-empty array of integers")
     for k, v in grid.items():

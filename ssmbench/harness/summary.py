@@ -121,6 +121,17 @@ def summary_blocks(
 _STATUSES = ("CONFIRMED", "REFUTED", "INCONCLUSIVE")
 
 
+def _commit_lines(cells: pd.DataFrame) -> list[str]:
+    """A header line naming every commit that contributed cells, when there is more than one."""
+    if not len(cells) or "git_commit" not in cells.columns:
+        return []
+    counts = cells["git_commit"].fillna("unknown").astype(str).value_counts()
+    if len(counts) < 2:
+        return []
+    parts = ", ".join(f"`{c[:12]}` ({n} cells)" for c, n in counts.items())
+    return [f"- **rows from several commits** (a resumed run): {parts}"]
+
+
 def write_summary(
     path: str | Path,
     *,
@@ -146,6 +157,7 @@ def write_summary(
         f"×{env.get('device_count')}, CPU {env.get('cpu')}, date {env.get('date')}",
         f"- cells: {len(cells)} of {expected_cells} recorded; "
         + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())),
+        *_commit_lines(cells),
         *([f"- {note}"] if note else []),
         "",
         "## Verdicts",

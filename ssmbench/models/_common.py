@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._validate import check_inexact
+
 
 def result_dtype(*args) -> jnp.dtype:
     """``jnp.result_type(*args)`` under JAX's standard promotion rules, whatever the
@@ -43,19 +45,23 @@ def real_dtype(dtype) -> jnp.dtype:
 
 
 def check_input(name: str, x: Array, d: int) -> None:
-    """Raise a ValueError unless ``x`` has shape (L, d) and a floating dtype."""
+    """Raise early, naming ``name``, unless ``x`` is an (L, d) array of a real floating dtype."""
+    check_inexact(name, x)
     if x.ndim != 2 or x.shape[1] != d:
         raise ValueError(f"{name} must have shape (L, {d}), got {x.shape}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"{name} must be a real floating array, got dtype {x.dtype}")
 
 
 def fft_conv(u: Float[Array, "L h"], K: Float[Array, "L h"]) -> Float[Array, "L h"]:
     """Causal convolution ``y_l = sum_{j<=l} K_j u_{l-j}`` along axis 0 by FFT, padded to 2L."""
     L = u.shape[0]
     n = 2 * L
+    # jnp.fft takes float32/float64 only: half-precision inputs are convolved in float32 and the
+    # result is cast back to the input's dtype (documented in docs/models.md)
+    out = u.dtype
+    work = out if jnp.dtype(out).itemsize >= 4 else jnp.dtype(jnp.float32)
+    u, K = u.astype(work), K.astype(work)
     y = jnp.fft.irfft(jnp.fft.rfft(u, n=n, axis=0) * jnp.fft.rfft(K, n=n, axis=0), n=n, axis=0)
-    return y[:L].astype(u.dtype)
+    return y[:L].astype(out)
 
 
 def log_uniform(key, shape, lo: float, hi: float, dtype=None) -> Array:

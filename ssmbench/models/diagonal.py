@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact, PRNGKeyArray
 
+from .._validate import check_sizes
 from ..discretize import bilinear, zoh
 from ..scan import Method, linear_recurrence
 from ._base import AbstractSequenceLayer
@@ -79,6 +80,7 @@ class S4D(AbstractSequenceLayer):
         method: Method = "auto",
         key: PRNGKeyArray,
     ):
+        check_sizes(d_model=d_model, d_state=d_state)
         if field not in ("real", "complex"):
             raise ValueError(f"field must be 'real' or 'complex', got {field!r}")
         init = init or ("lin" if field == "complex" else "real")
@@ -219,6 +221,7 @@ class LRU(AbstractSequenceLayer):
         method: Method = "auto",
         key: PRNGKeyArray,
     ):
+        check_sizes(d_model=d_model, d_state=d_state)
         if not 0 <= r_min < r_max <= 1:
             raise ValueError(f"need 0 <= r_min < r_max <= 1, got r_min={r_min}, r_max={r_max}")
         self.d_model, self.d_state, self.method = d_model, d_state, method
@@ -301,6 +304,7 @@ class DiagonalSISO(eqx.Module):
         bc_std: float = 1e-3,
         key: PRNGKeyArray,
     ):
+        check_sizes(n=n)
         if field not in ("real", "complex"):
             raise ValueError(f"field must be 'real' or 'complex', got {field!r}")
         self.field, self.n = field, n

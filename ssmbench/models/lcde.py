@@ -33,10 +33,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._validate import check_sizes
 from ..discretize import zoh
 from ..scan import Method, linear_recurrence
 from ._base import AbstractSequenceLayer
-from ._common import cast_floats
+from ._common import cast_floats, check_input
 
 __all__ = ["LinearCDE"]
 
@@ -82,6 +83,7 @@ class LinearCDE(AbstractSequenceLayer):
         method: Method = "auto",
         key: PRNGKeyArray,
     ):
+        check_sizes(d_in=d_in, hidden=hidden, d_out=d_out)
         if structure not in ("dense", "diagonal"):
             raise ValueError(f"structure must be 'dense' or 'diagonal', got {structure!r}")
         if gates not in ("tx", "t"):
@@ -136,6 +138,7 @@ class LinearCDE(AbstractSequenceLayer):
         self, X: Float[Array, "L d_in"], ts: Float[Array, " L"] | None = None
     ) -> Float[Array, "L N"]:
         """Hidden states Z at the sample times (Z at ``ts[0]`` is ``z0``), shape (L, N)."""
+        check_input("X", X, self.d_in)
         m = cast_floats(self, X.dtype)
         ts, omega, xi = m._paths(X, ts)
         d_om, d_xi = jnp.diff(omega, axis=0), jnp.diff(xi, axis=0)  # (L-1, w), (L-1, 1+d)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact, PRNGKeyArray
 
+from .._validate import check_sizes
 from ..scan import Method, selective_scan
 from ._base import AbstractSequenceLayer
 from ._common import cast_floats, check_input, complex_dtype, mul, to_complex
@@ -98,6 +99,7 @@ class Mamba(AbstractSequenceLayer):
         method: Method = "auto",
         key: PRNGKeyArray,
     ):
+        check_sizes(d_model=d_model, d_state=d_state, d_conv=d_conv, expand=expand, dt_rank=dt_rank)
         self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
         self.d_inner = di = expand * d_model
         self.dt_rank = dt_rank or math.ceil(d_model / 16)

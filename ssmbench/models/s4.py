@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, PRNGKeyArray
 
+from .._validate import check_sizes
 from ._base import AbstractSequenceLayer
 from ._common import (
     cast_floats,
@@ -110,6 +111,7 @@ class S4(AbstractSequenceLayer):
         dt_max: float = 1e-1,
         key: PRNGKeyArray,
     ):
+        check_sizes(d_model=d_model, d_state=d_state)
         if discretization not in ("bilinear", "zoh"):
             raise ValueError(f"discretization must be 'bilinear' or 'zoh', got {discretization!r}")
         if mode not in ("conv", "recurrent"):

@@ -37,9 +37,17 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float, Inexact, PRNGKeyArray
 
+from .._validate import check_sizes
 from ..scan import Method, linear_recurrence
 from ._base import AbstractSequenceLayer
-from ._common import cast_floats, check_input, complex_dtype, mul, result_dtype, to_complex
+from ._common import (
+    cast_floats,
+    check_input,
+    complex_dtype,
+    mul,
+    result_dtype,
+    to_complex,
+)
 
 __all__ = ["SSM2D", "ar_companion_modes", "conv2d_causal", "roesser_kernel", "roesser_scan"]
 
@@ -210,6 +218,7 @@ class SSM2D(AbstractSequenceLayer):
         method: Method = "auto",
         key: PRNGKeyArray,
     ):
+        check_sizes(d_model=d_model, d_state=d_state, heads=heads)
         if mode not in ("conv", "recurrent"):
             raise ValueError(f"mode must be 'conv' or 'recurrent', got {mode!r}")
         if selective and mode == "conv":

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Inexact
 
+from .._validate import check_inexact
 from .auto import auto_method
 
 __all__ = ["DEFAULT_CHUNK", "Method", "linear_recurrence", "resolve_method"]
@@ -87,8 +88,11 @@ def linear_recurrence(
     Returns:
         h with shape ``b.shape`` and dtype ``result_type(a, b, h0)``.
     """
-    b = jnp.asarray(b)
-    a = jnp.asarray(a)
+    check_inexact("a", a, complex_ok=True)
+    check_inexact("b", b, complex_ok=True)
+    if h0 is not None:
+        check_inexact("h0", h0, complex_ok=True)
+    a, b = jnp.asarray(a), jnp.asarray(b)
     if b.ndim < 1:
         raise ValueError(f"b must have a leading time axis, got shape {b.shape}")
     T = b.shape[0]
@@ -117,6 +121,12 @@ def linear_recurrence(
     method = resolve_method(method)
     # Fold the initial state into the first input of the scan order.
     if h0 is not None:
+        try:
+            jnp.broadcast_shapes(h0.shape, b.shape[1:])
+        except ValueError:
+            raise ValueError(
+                f"h0 (shape {h0.shape}) must broadcast against one step of b {b.shape[1:]}"
+            ) from None
         h0 = _lead(jnp.asarray(h0, dtype), b.ndim - 1)
         idx = T - 1 if reverse else 0
         a_first = a[idx] if time_varying else a

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact
 
+from .._validate import check_inexact, check_sizes
 from .linear import DEFAULT_CHUNK, Method, _combine, resolve_method
 
 __all__ = ["SEQUENTIAL_CHUNK", "selective_scan"]
@@ -259,6 +260,15 @@ def selective_scan(
     Returns:
         y (L, d) in the dtype of ``u``; with ``return_state``, ``(y, x_last)``.
     """
+    check_inexact("u", u)
+    check_inexact("delta", delta)
+    for name, v in (("A", A), ("B", B), ("C", C)):
+        check_inexact(name, v, complex_ok=True)
+    for name, v in (("D", D), ("z", z), ("delta_bias", delta_bias)):
+        if v is not None:
+            check_inexact(name, v)
+    if chunk_size is not None:
+        check_sizes(chunk_size=chunk_size)
     u = jnp.asarray(u)
     if u.ndim != 2:
         raise ValueError(f"u must have shape (L, d), got {u.shape}")
@@ -291,6 +301,9 @@ def selective_scan(
         y = jnp.einsum("...dn,...n->...d" if sel_C else "...dn,dn->...d", *_promoted(x, c))
         return (2 * y.real) if is_complex else y
 
+    if h0 is not None:
+        check_inexact("h0", h0, complex_ok=True)
+        _check("h0", h0, (d, n))
     x0 = jnp.zeros((d, n), sdtype) if h0 is None else jnp.asarray(h0, sdtype)
 
     if method == "sequential":
