@@ -283,3 +283,16 @@ def test_some_entry_outside_an_interval():
     assert v.status == CONFIRMED and "best: layer=2" in v.message, v.message
     flat = [dict(r, value=0.02 * (r["seed"] - 2)) for r in rows]
     assert evaluate(c, table(flat)).status == REFUTED  # every entry wholly inside
+
+
+def test_exponential_beats_polynomial_growth():
+    """A polynomial t^5 has a log2 slope of 0.25 bit per step over t = 8..64, like a slow
+    exponential; beats_logx tells them apart (a line in log t fits log2 t^5 exactly)."""
+    ts = (8, 16, 32, 64)
+    c = chk(kind="slope", axis="t", interval=(0.2, 100.0), logx=False, logy=False, exact=True,
+            beats_logx=True)  # fmt: skip
+    poly = [{"t": t, "seed": 0, "value": 5 * math.log2(t)} for t in ts]
+    v = evaluate(c, table(poly))
+    assert v.status == REFUTED and "linear in log t" in v.message, v.message
+    expo = [{"t": t, "seed": 0, "value": 1.05 * t - 8.0} for t in ts]
+    assert evaluate(c, table(expo)).status == CONFIRMED

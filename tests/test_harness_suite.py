@@ -249,6 +249,10 @@ BAD_CASES = {
         _mut(lambda d: d["check"][0].__setitem__("margin", 0.1)),
         ["check[0]", "'margin'", "unknown key"],
     ),
+    "beats_logx_needs_exact_linear_axis": (
+        _mut(lambda d: d["check"][1].__setitem__("beats_logx", True)),
+        ["check[1]", "'beats_logx'", "logx = false and exact = true"],
+    ),
     "plot_unknown_key": (
         _mut(lambda d: d["plot"][0].__setitem__("colour", "red")),
         ["plot[0]", "'colour'", "unknown key"],

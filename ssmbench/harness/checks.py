@@ -322,6 +322,17 @@ def _slope(c: Check, table: pd.DataFrame) -> Verdict:
             raise _too_few(c, 1, f"slope of {c.metric} over {len(x)} points")
         est, basis = regression_slope(x, y), f"1 seed; regression over {len(x)} points"
     j = judge(est, confidence=c.confidence, interval=c.interval)
+    if c.beats_logx:  # exponential vs polynomial: linear in x against linear in log x
+        x, y = _xy(c, rows, how)
+        if np.any(x <= 0):
+            raise Inconclusive(f"beats_logx needs a positive axis '{c.axis}', got {list(x)}")
+        rss = [float(np.sum((y - np.polyval(np.polyfit(v, y, 1), v)) ** 2)) for v in (x, np.log(x))]
+        basis += (
+            f"; residual SS of a fit linear in {c.axis}: {fmt(rss[0])}, linear in log "
+            f"{c.axis}: {fmt(rss[1])}"
+        )
+        if rss[0] >= rss[1]:
+            j = Judgement(REFUTED, j.lo, j.hi)
     kind = "log-log slope" if c.logx and c.logy else "slope"
     lo, hi = c.interval
     msg = (

@@ -146,7 +146,7 @@ def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Ch
     per_kind: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "threshold": ((), ("where", "op", "value", "interval", "outside", "each", "require")),
         "ratio": (("a", "b", "k"), ("op", "margin")),
-        "slope": (("axis", "interval"), ("where", "logx", "logy")),
+        "slope": (("axis", "interval"), ("where", "logx", "logy", "beats_logx")),
         "ordering": (("selections", "order"), ("margin",)),
     }
     req, opt = per_kind[kind]
@@ -225,6 +225,13 @@ def _parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Ch
         c["interval"] = _interval(ctx, tbl)
         c["logx"] = ctx.typed(tbl, "logx", bool, True)
         c["logy"] = ctx.typed(tbl, "logy", bool, True)
+        c["beats_logx"] = ctx.typed(tbl, "beats_logx", bool, False)
+        if c["beats_logx"] and (c["logx"] or not c["exact"]):
+            raise ctx.err(
+                "beats_logx",
+                "compares fits of an exact metric on a linear axis: set "
+                "logx = false and exact = true",
+            )
         _selection_keys(ctx, "where", c["where"], exp)
     else:
         sels = ctx.typed(tbl, "selections", list[dict])
