@@ -32,8 +32,11 @@ def delay_learning(
     steps: int = 600,
     batch: int = 32,
     lr: float = 3e-3,
-    time_budget_s: float = 60.0,
+    time_budget_s: float | None = 60.0,
     layer_kwargs: dict | None = None,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    grad_clip: float | None = None,
 ) -> dict[str, float]:
     """Train ``Deep(model)`` with Adam on the delay task; report the error vs the zero predictor.
 
@@ -43,7 +46,10 @@ def delay_learning(
     threads, compile included). Training stops early when the training steps have spent
     ``time_budget_s`` of process CPU time (``TrainConfig.max_cpu_s``; compile excluded), a
     machine-dependent budget. ``quick`` quarters the steps. ``layer_kwargs`` go to every layer's
-    constructor, e.g. ``{"complex_A": True}`` for Mamba.
+    constructor, e.g. ``{"complex_A": True}`` for Mamba. ``schedule``, ``warmup_steps`` and
+    ``grad_clip`` go to :class:`~ssmbench.train.TrainConfig` (the defaults, a constant rate and no
+    clipping, are the protocol of the committed runs). With ``time_budget_s = None`` every layer
+    gets the same step budget.
     """
     key = jax.random.PRNGKey(seed)
     k_model, k_data, k_test = jax.random.split(key, 3)
@@ -64,8 +70,10 @@ def delay_learning(
         steps=n_steps,
         learning_rate=lr,
         optimizer="adam",
-        grad_clip=None,
+        grad_clip=grad_clip,
         max_cpu_s=time_budget_s,
+        schedule=schedule,
+        warmup_steps=min(warmup_steps, n_steps),
     )
     t0, c0 = time.perf_counter(), time.process_time()
     res = train(

@@ -202,3 +202,32 @@ def test_time_to_target_matches_bruteforce(vals, fraction):
     assert target == pytest.approx(want_target)
     for m in curves:
         assert (math.isnan(got[m]) and math.isnan(want[m])) or got[m] == want[m]
+
+
+def test_warmup_cosine_schedule_matches_its_closed_form():
+    """SGD on f(w) = w (gradient 1) moves w by exactly -lr_k at update k: the optax schedule in
+    make_optimizer against the closed form learning_rate_at, step by step."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from ssmbench.train import TrainConfig, learning_rate_at, make_optimizer
+
+    cfg = TrainConfig(steps=20, learning_rate=0.1, optimizer="sgd", grad_clip=None,
+                      schedule="warmup_cosine", warmup_steps=5, final_lr_fraction=0.1)  # fmt: skip
+    opt = make_optimizer(cfg)
+    w = jnp.zeros((), jnp.float64)
+    state = opt.init(w)
+    for k in range(25):
+        with jax.numpy_dtype_promotion("standard"):  # as apply_step runs optax
+            upd, state = opt.update(jnp.ones((), jnp.float64), state, w)
+            w_new = optax.apply_updates(w, upd)
+        # optax evaluates the schedule in float32 (an int32 step count): float32 resolution
+        assert float(w - w_new) == pytest.approx(learning_rate_at(cfg, k), rel=1e-6, abs=1e-9)
+        w = w_new
+    assert learning_rate_at(cfg, 0) == 0.0 and learning_rate_at(cfg, 5) == pytest.approx(0.1)
+    assert learning_rate_at(cfg, 20) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match="warmup_steps"):
+        TrainConfig(steps=10, warmup_steps=11)

@@ -13,7 +13,7 @@ reach a common target.
 from .curves import time_to_target
 from .fit import FitResult, fit
 from .loop import ProgressBar, TrainResult, compile_step, train
-from .step import TrainConfig, apply_step, make_optimizer
+from .step import TrainConfig, apply_step, learning_rate_at, make_optimizer
 
 __all__ = [
     "TrainConfig",
@@ -24,6 +24,7 @@ __all__ = [
     "compile_step",
     "apply_step",
     "make_optimizer",
+    "learning_rate_at",
     "time_to_target",
     "ProgressBar",
 ]

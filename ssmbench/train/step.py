@@ -7,6 +7,7 @@ respect to the trainable leaves, an optax update, and ``apply_updates``.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -19,7 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["TrainConfig", "apply_step", "make_optimizer", "all_finite", "batch_size_of"]
+__all__ = [
+    "TrainConfig",
+    "apply_step",
+    "make_optimizer",
+    "learning_rate_at",
+    "all_finite",
+    "batch_size_of",
+]
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,9 @@ class TrainConfig:
 
     steps: maximum number of gradient steps.
     learning_rate, optimizer ("adam" | "adamw" | "sgd"), grad_clip (global norm; None: off).
+    schedule: "constant", or "warmup_cosine": linear warmup from 0 to ``learning_rate`` over
+        ``warmup_steps``, then a cosine decay to ``final_lr_fraction * learning_rate`` at
+        ``steps`` (:func:`learning_rate_at` is the closed form).
     batch_size: sequences per step, drawn at random inside the jit'd step; None: the whole batch.
     eval_every: evaluate ``eval_fn`` every this many steps (and at step 0 and at the end).
     patience: stop after this many evaluations without improvement; None: never stop early.
@@ -49,6 +60,9 @@ class TrainConfig:
     max_bad_steps: int = 5
     max_cpu_s: float | None = None
     progress: bool = False
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    final_lr_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate the settings."""
@@ -64,6 +78,29 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1 or None, got {self.batch_size}")
         if self.max_cpu_s is not None and self.max_cpu_s <= 0:
             raise ValueError(f"max_cpu_s must be > 0 or None, got {self.max_cpu_s}")
+        if self.schedule not in ("constant", "warmup_cosine"):
+            raise ValueError(
+                f"schedule must be 'constant' or 'warmup_cosine', got {self.schedule!r}"
+            )
+        if not 0 <= self.warmup_steps <= max(self.steps, 0):
+            raise ValueError(f"warmup_steps must be in [0, steps], got {self.warmup_steps}")
+        if not 0.0 <= self.final_lr_fraction <= 1.0:
+            raise ValueError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
+
+
+def learning_rate_at(config: TrainConfig, step: int) -> float:
+    """The learning rate of update ``step`` (0-based) under ``config.schedule``: the slow,
+    obviously correct closed form that :func:`make_optimizer`'s optax schedule is tested against."""
+    lr = config.learning_rate
+    if config.schedule == "constant":
+        return lr
+    w, n, end = config.warmup_steps, config.steps, config.final_lr_fraction * lr
+    if step < w:
+        return lr * step / w
+    if n <= w:
+        return end
+    frac = min(step - w, n - w) / (n - w)
+    return end + (lr - end) * 0.5 * (1.0 + math.cos(math.pi * frac))
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -71,7 +108,16 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     opts = {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}
     if config.optimizer not in opts:
         raise ValueError(f"optimizer must be one of {sorted(opts)}, got {config.optimizer!r}")
-    opt = opts[config.optimizer](config.learning_rate)
+    lr: float | optax.Schedule = config.learning_rate
+    if config.schedule == "warmup_cosine":
+        lr = optax.warmup_cosine_decay_schedule(
+            init_value=0.0,
+            peak_value=config.learning_rate,
+            warmup_steps=config.warmup_steps,
+            decay_steps=max(config.steps, config.warmup_steps + 1),
+            end_value=config.final_lr_fraction * config.learning_rate,
+        )
+    opt = opts[config.optimizer](lr)
     if config.grad_clip is not None:
         opt = optax.chain(optax.clip_by_global_norm(config.grad_clip), opt)
     return opt
