@@ -44,6 +44,17 @@ def _cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "ssmbench", *args]
 
 
+def _start(f: Path, out: Path, *, stderr=subprocess.DEVNULL, text: bool = False):
+    """Start ``ssmbench run f --out out`` in a subprocess."""
+    return subprocess.Popen(
+        _cmd("run", str(f), "--out", str(out), "--no-progress"),
+        env=ENV,
+        stdout=subprocess.PIPE if text else subprocess.DEVNULL,
+        stderr=stderr,
+        text=text,
+    )
+
+
 def _wait_records(path: Path, n: int, timeout: float = 120.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and len(read_records(path)) < n:
@@ -53,12 +64,7 @@ def _wait_records(path: Path, n: int, timeout: float = 120.0) -> None:
 def test_second_writer_is_refused_and_nothing_is_duplicated(tmp_path):
     # 8 cells of 1.5 s: the first run is still going while the second one starts up
     f, out = _slow_suite(tmp_path, delay=1.5), tmp_path / "run"
-    first = subprocess.Popen(
-        _cmd("run", str(f), "--out", str(out), "--no-progress"),
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    first = _start(f, out, stderr=subprocess.PIPE)
     _wait_records(out / "records.jsonl", 1)
     second = subprocess.run(
         _cmd("run", str(f), "--resume", str(out), "--no-progress"),
@@ -80,12 +86,7 @@ def test_second_writer_is_refused_and_nothing_is_duplicated(tmp_path):
 
 def test_sigkill_leaves_a_stale_lock_that_resume_takes_over(tmp_path):
     f, out = _slow_suite(tmp_path), tmp_path / "run"
-    proc = subprocess.Popen(
-        _cmd("run", str(f), "--out", str(out), "--no-progress"),
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _start(f, out)
     _wait_records(out / "records.jsonl", 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -107,13 +108,7 @@ def test_sigkill_leaves_a_stale_lock_that_resume_takes_over(tmp_path):
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_writes_a_partial_summary_and_exits_cleanly(tmp_path, sig, code):
     f, out = _slow_suite(tmp_path, delay=0.5), tmp_path / "run"
-    proc = subprocess.Popen(
-        _cmd("run", str(f), "--out", str(out), "--no-progress"),
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start(f, out, stderr=subprocess.PIPE, text=True)
     _wait_records(out / "records.jsonl", 2)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)

@@ -237,31 +237,51 @@ def _slack(c: Check, j: Judgement, e: Estimate) -> float:
     return j.lo - c.value if c.op in (">", ">=") else c.value - j.hi
 
 
-def _two_sided(c: Check, table: pd.DataFrame, sa: dict[str, Any], sb: dict[str, Any], k: float):
-    """The estimate of ``mean(a) - k*mean(b)`` over seeds, and both sides' rows."""
-    ra, rb = select(table, c.experiment, c.metric, sa), select(table, c.experiment, c.metric, sb)
-    pa, pb = per_seed(ra, c.aggregate), per_seed(rb, c.aggregate)
+@dataclass
+class _Side:
+    """One selection of a comparison: its rows and its per-seed values (selected once)."""
+
+    sel: dict[str, Any]
+    rows: pd.DataFrame
+    seeds: dict[int, float]
+
+    @property
+    def mean(self) -> float:
+        """The mean of the per-seed values."""
+        return float(np.mean(list(self.seeds.values())))
+
+
+def _side(c: Check, table: pd.DataFrame, sel: dict[str, Any]) -> _Side:
+    """Select ``sel``'s rows of the check's metric and reduce them per seed."""
+    rows = select(table, c.experiment, c.metric, sel)
+    return _Side(sel, rows, per_seed(rows, c.aggregate))
+
+
+def _difference(c: Check, table: pd.DataFrame, a: _Side, b: _Side, k: float) -> Estimate:
+    """The estimate of ``mean(a) - k*mean(b)`` over seeds (exact, paired/Welch, or from the
+    cells' own ``se_metric`` when each side has one seed)."""
+    pa, pb = a.seeds, b.seeds
     if c.exact:
-        va, vb = float(np.mean(list(pa.values()))), float(np.mean(list(pb.values())))
-        return Estimate(va - k * vb, 0.0, math.inf, min(len(pa), len(pb)), True), ra, rb, pa, pb
+        return Estimate(a.mean - k * b.mean, 0.0, math.inf, min(len(pa), len(pb)), True)
     if len(pa) >= 2 and len(pb) >= 2:
-        return difference(pa, pb, k=k), ra, rb, pa, pb
+        return difference(pa, pb, k=k)
     if c.se_metric and len(pa) == 1 and len(pb) == 1:
-        ea, eb = _se_per_seed(c, table, sa), _se_per_seed(c, table, sb)
-        (s, a), (t, b) = next(iter(pa.items())), next(iter(pb.items()))
-        se = math.sqrt(ea[s] ** 2 + (k * eb[t]) ** 2)
-        return Estimate(a - k * b, se, math.inf, 1), ra, rb, pa, pb
+        ea, eb = _se_per_seed(c, table, a.sel), _se_per_seed(c, table, b.sel)
+        (s, va), (t, vb) = next(iter(pa.items())), next(iter(pb.items()))
+        return Estimate(va - k * vb, math.sqrt(ea[s] ** 2 + (k * eb[t]) ** 2), math.inf, 1)
     raise _too_few(c, min(len(pa), len(pb)), f"{c.aggregate} {c.metric}")
 
 
 def _ratio(c: Check, table: pd.DataFrame) -> Verdict:
     """``mean(a) op k * mean(b)``, judged on ``a - k*b op margin`` paired by seed."""
-    est, ra, rb, pa, pb = _two_sided(c, table, c.a, c.b, c.k)
+    sa, sb = _side(c, table, c.a), _side(c, table, c.b)
+    est = _difference(c, table, sa, sb, c.k)
+    ra, rb = sa.rows, sb.rows
     vals = np.concatenate([ra["value"].to_numpy(float), rb["value"].to_numpy(float)])
     _saturation(c, vals, table, [c.a, c.b])
     _identical(c, vals)
     j = judge(est, confidence=c.confidence, op=c.op, value=c.margin)
-    va, vb = float(np.mean(list(pa.values()))), float(np.mean(list(pb.values())))
+    va, vb = sa.mean, sb.mean
     ratio = va / vb if vb != 0 else math.inf
     pairing = "exact" if est.exact else "paired by seed" if est.paired else "Welch"
     if est.paired is None and not est.exact:
@@ -349,32 +369,29 @@ def _ordering(c: Check, table: pd.DataFrame) -> Verdict:
     """Every consecutive pair of selections ordered by more than ``margin`` (Bonferroni)."""
     m = len(c.selections) - 1
     conf = bonferroni(c.confidence, m)
-    steps, allrows = [], []
-    for s0, s1 in zip(c.selections, c.selections[1:]):
+    sides = [_side(c, table, s) for s in c.selections]
+    steps = []
+    for s0, s1 in zip(sides, sides[1:]):
         hi_, lo_ = (s1, s0) if c.order == "increasing" else (s0, s1)
-        est, ra, rb, pa, pb = _two_sided(c, table, hi_, lo_, 1.0)
-        allrows += [ra, rb]
-        steps.append((est, judge(est, confidence=conf, op=">", value=c.margin), pa, pb))
-    vals = pd.concat(allrows)["value"].to_numpy(float)
+        est = _difference(c, table, hi_, lo_, 1.0)
+        steps.append((est, judge(est, confidence=conf, op=">", value=c.margin)))
+    rows = pd.concat([s.rows for s in sides])
+    vals = rows["value"].to_numpy(float)
     _saturation(c, vals, table, c.selections)
     _identical(c, vals)
-    means = [
-        float(np.mean(list(per_seed(select(table, c.experiment, c.metric, s), c.aggregate)
-                           .values())))
-        for s in c.selections
-    ]  # fmt: skip
-    status = _combine([j.status for _, j, _, _ in steps])
+    means = [s.mean for s in sides]
+    status = _combine([j.status for _, j in steps])
     sym = " < " if c.order == "increasing" else " > "
-    diffs = "; ".join(_interval_text(e, j) for e, j, _, _ in steps)
-    exact = all(e.exact for e, _, _, _ in steps)
+    diffs = "; ".join(_interval_text(e, j) for e, j in steps)
+    exact = all(e.exact for e, _ in steps)
     msg = (
         f"{c.aggregate} {c.metric}: "
         f"{sym.join(f'{fmt(v)} ({describe(s)})' for v, s in zip(means, c.selections))}; "
         f"required {c.order}{f' by > {fmt(c.margin)}' if c.margin else ''}; step differences "
-        f"{diffs} (n = {min(e.n for e, _, _, _ in steps)}, {seeds_text(pd.concat(allrows))}; "
+        f"{diffs} (n = {min(e.n for e, _ in steps)}, {seeds_text(rows)}; "
         f"{'compared as numbers' if exact else _conf_text(c, m)})"
     )
-    return Verdict(c, status, msg, {"values": means, "diffs": [e.value for e, _, _, _ in steps]})
+    return Verdict(c, status, msg, {"values": means, "diffs": [e.value for e, _ in steps]})
 
 
 _KINDS = {"threshold": _threshold, "ratio": _ratio, "slope": _slope, "ordering": _ordering}

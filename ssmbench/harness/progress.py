@@ -8,6 +8,7 @@ so one average over all cells misleads.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, defaultdict
 from typing import Any, TextIO
@@ -64,7 +65,7 @@ class Progress:
         self.left[cell.experiment] -= 1
         self.walls[cell.experiment].append(float(rec["wall_s"]))
         eta = self.eta()
-        eta_text = "?" if eta != eta else hms(eta)
+        eta_text = "?" if math.isnan(eta) else hms(eta)
         if self.bar is not None:
             self.bar.set_postfix_str(f"{rec['status']}, ETA {eta_text}")
             self.bar.update(1)
