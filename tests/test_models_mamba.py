@@ -110,3 +110,47 @@ def test_mamba_init_and_aux():
     np.testing.assert_allclose(np.asarray(y), np.asarray(again), atol=1e-12)
     m2 = Mamba(8, selective_delta=False, selective_B=False, selective_C=False, key=KEY)
     assert m2.x_proj is None and m2.B.shape == (16, 16)
+
+
+@pytest.mark.parametrize("complex_A", [False, True])
+def test_mamba_nonselective_is_time_invariant(complex_A):
+    """With δ, B and C all input-independent the scan is S4D-like: its output is the causal
+    convolution of its input u with the fixed kernel K_k = sum_n C_n exp(k δ A_n) δ B_n (2 Re for
+    complex A), computed here as a double loop over (t, s) in numpy."""
+    m = Mamba(
+        6,
+        d_state=3,
+        selective_delta=False,
+        selective_B=False,
+        selective_C=False,
+        complex_A=complex_A,
+        key=KEY,
+    )
+    L = 9
+    x = jax.random.normal(jax.random.PRNGKey(2), (L, 6))
+    _, aux = eqx.filter_jit(lambda m, x: m(x, return_aux=True))(m, x)
+    u = np.asarray(aux["u"])
+    delta = np.log1p(np.exp(np.asarray(m.dt_proj.bias)))  # softplus: one step per channel
+    np.testing.assert_allclose(np.asarray(aux["delta"]), np.tile(delta, (L, 1)), atol=1e-12)
+    P = jax.tree_util.tree_map(np.asarray, m)
+    A = -np.exp(P.A_log) + (1j * P.A_imag if complex_A else 0)
+    B = P.B[..., 0] + 1j * P.B[..., 1] if complex_A else P.B
+    C = P.C[..., 0] + 1j * P.C[..., 1] if complex_A else P.C
+    y = np.zeros((L, m.d_inner))
+    for t in range(L):
+        for s in range(t + 1):
+            K = (C * np.exp((t - s) * delta[:, None] * A) * delta[:, None] * B).sum(-1)
+            y[t] += (2 * K.real if complex_A else K.real) * u[s]
+    np.testing.assert_allclose(np.asarray(aux["y_ssm"]), y, atol=1e-10)
+
+
+def test_mamba_nonselective_delta_is_constant_in_time():
+    """selective_delta=False with selective B and C: δ is softplus(dt_proj.bias) at every step,
+    and x_proj holds only the B and C columns."""
+    m = Mamba(8, d_state=4, selective_delta=False, key=KEY)
+    assert m.x_proj.weight.shape == (2 * 4, 16)
+    x = jax.random.normal(jax.random.PRNGKey(3), (5, 8))
+    _, aux = m(x, return_aux=True)
+    d = np.asarray(aux["delta"])
+    np.testing.assert_allclose(d, np.tile(np.asarray(jax.nn.softplus(m.dt_proj.bias)), (5, 1)))
+    assert np.asarray(aux["B"]).shape == (5, 4)

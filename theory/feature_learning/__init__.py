@@ -12,17 +12,18 @@ does not fix the updates; a corrected scaling, "muP-SSM", keeps the latent state
 and their one-step updates Δx, Δy at Θ(1) in the channel width N_u and the state size N_x, for
 ZOH and Euler discretization, and transfers the optimal learning rate across widths.
 
-The paper's exact exponents were not available here. The muP-SSM table is OUR derivation (forward
-and backward signal propagation through the selective scan), written out, with its iterations, in
-``docs/claims/feature-learning.md``. The experiment judges it.
+The paper's Table 1 (its exponents) was not available here. The muP-SSM table is OUR derivation
+(forward and backward signal propagation through Mamba's selective scan with S4D-real A), written
+out, with a short history of earlier derivations, in ``docs/claims/feature-learning.md``. The
+experiment judges it.
 
 Modules:
-- :mod:`.parameterizations`: the three parameterizations as data, per tensor an init-std exponent
-  and a learning-rate exponent (Adam and SGD) in N_u and N_x (:data:`PARAMETERIZATIONS`,
-  :func:`init_std`, :func:`lr_multiplier`);
-- :mod:`.network`: a thin 3-layer Mamba-style network (:class:`SSMNet`, :class:`SSMLayer`) whose
-  forward pass exposes the latent states x (the scan's h, shape (L, N_u, N_x)) and the SSM
-  outputs y;
+- :mod:`.parameterizations`: the parameterizations as data, per tensor an init-std exponent
+  and a learning-rate exponent (Adam and SGD) in N_u and N_x, with Euler overrides
+  (:data:`PARAMETERIZATIONS`, :data:`EULER_OVERRIDES`, :func:`init_std`, :func:`lr_multiplier`);
+- :mod:`.network`: a 3-layer network of Mamba layers (:class:`SSMNet`, :class:`SSMLayer`; expand
+  2, low-rank Δ projection, S4D-real A) whose forward pass exposes the latent states x (the
+  scan's h, shape (L, 2 N_u, N_x)) and the SSM outputs y;
 - :mod:`.training`: one probed optimizer step and the scanned fit, through ``ssmbench.train``,
   with per-tensor learning rates (:func:`per_tensor_optimizer`); the learning-rate transfer sweep
   (:func:`lr_transfer`); log-log slopes (:func:`fit_slope`);
@@ -51,10 +52,13 @@ from .network import SSMLayer, SSMNet, init_net, lr_tree
 from .parameterizations import (
     BASE_N_U,
     BASE_N_X,
+    EULER_OVERRIDES,
+    EXPAND,
     PARAMETERIZATIONS,
     TENSORS,
     Parameterization,
     Scaling,
+    dt_rank,
     init_std,
     lr_multiplier,
 )
@@ -64,6 +68,9 @@ __all__ = [
     "TENSORS",
     "Scaling",
     "PARAMETERIZATIONS",
+    "EULER_OVERRIDES",
+    "EXPAND",
+    "dt_rank",
     "Parameterization",
     "BASE_N_U",
     "BASE_N_X",

@@ -38,13 +38,13 @@ def feature_learning(
     *,
     seed: int,
     quick: bool = False,
-    parameterisation: Literal["sp", "mup", "mup_ssm", "mup_ssm_v1"] = "mup_ssm",
+    parameterisation: Literal["sp", "mup", "mup_ssm", "mup_ssm_v2"] = "mup_ssm",
     parts: list[str] = ["coord", "transfer"],  # noqa: B006 (never mutated; the runner passes lists)
     transfer_for: list[str] = ["sp", "mup_ssm"],  # noqa: B006
-    nu_widths: list[int] = [64, 128, 256, 512, 1024],  # noqa: B006 (never mutated; the runner passes lists)
-    nx_values: list[int] = [16, 64],  # noqa: B006 (never mutated; the runner passes lists)
+    nu_widths: list[int] = [64, 128, 256, 512],  # noqa: B006 (never mutated; the runner passes lists)
+    nx_values: list[int] = [16],  # noqa: B006 (never mutated; the runner passes lists)
     nu_max_at_large_nx: int = 1024,
-    nx_sweep: list[int] = [4, 16, 64, 128],  # noqa: B006 (never mutated; the runner passes lists)
+    nx_sweep: list[int] = [16, 32, 64, 128],  # noqa: B006 (never mutated; the runner passes lists)
     nx_sweep_nu: int = 128,
     optimizers: list[str] = ["adam", "sgd"],  # noqa: B006 (never mutated; the runner passes lists)
     discretisations: list[str] = ["zoh", "euler"],  # noqa: B006 (never mutated; the runner passes lists)
@@ -59,6 +59,7 @@ def feature_learning(
     transfer_nx: int = 8,
     transfer_etas: list[float] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1],  # noqa: B006 (never mutated; the runner passes lists)
     transfer_steps: int = 200,
+    transfer_seeds: list[int] | None = None,
     n_inits: int = 1,
     top_widths: int = 2,
     record_inits: bool = False,
@@ -68,7 +69,8 @@ def feature_learning(
     ``part`` column.
 
     coord: per (optimizer, discretisation, sweep, width): rows ``rms_<q>`` (q in x, y, dx, dy, and
-    the diagnostics y_ssm, dy_ssm) with columns layer, step, n_u, n_x. Per (optimizer,
+    the diagnostics y_ssm, dy_ssm) with columns layer, step, n_u, n_x; x and dx are the RMS over
+    (batch, time, channel) of the L2 norm over the N_x state coordinates. Per (optimizer,
     discretisation, sweep): rows ``slope`` (log-log slope of RMS vs the sweep's width, per
     quantity, layer, step), ``max_abs_slope`` (max |slope| over x, y, dx, dy, layers and steps),
     ``max_slope`` / ``min_slope`` (signed extremes) and ``init_xy_slope`` (max over layers of the
@@ -80,7 +82,8 @@ def feature_learning(
     ``top_slope_se`` its standard error across inits (n_inits > 1), and ``max_abs_top_slope`` its
     max |.| over the four quantities, layers and steps. ``record_inits`` adds one ``rms_<q>_init``
     row per init (column ``init``), for analyses over sub-ranges of widths.
-    transfer: Adam, ZOH: rows ``loss`` (final eval loss, NaN-free: diverged = 10 with
+    transfer (only for seeds in ``transfer_seeds``, if given: it costs most of a cell): Adam,
+    ZOH: rows ``loss`` (final eval loss, NaN-free: diverged = 10 with
     diverged = 1) per (n_u, eta), ``best_eta`` per n_u, and ``opt_shift`` = log-grid steps between
     the optimal LR at the smallest and the largest width (signed, positive = larger LR).
     """
@@ -194,7 +197,8 @@ def feature_learning(
                         ("init_xy_slope", max(init_xy)),
                     ):
                         rows.append(dict(cols, metric=metric, value=float(value), axis=axis))
-    if "transfer" in parts and parameterisation in transfer_for:
+    run_transfer = transfer_seeds is None or seed in transfer_seeds
+    if "transfer" in parts and parameterisation in transfer_for and run_transfer:
         base = dict(part="transfer")
         data = markov_batches(trans, transfer_steps, 2 * batch, length, rng)
         eval_seqs = markov_batches(trans, 1, 64, length, rng)[0]

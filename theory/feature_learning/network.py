@@ -1,5 +1,5 @@
-"""A thin 3-layer Mamba-style network whose forward pass exposes the latent states x (the scan's
-h, shape (L, N_u, N_x)) and the SSM outputs y."""
+"""A 3-layer network of Mamba layers (expand 2, low-rank Δ, S4D-real A) whose forward pass
+exposes the latent states x (the scan's h, shape (L, 2 N_u, N_x)) and the SSM outputs y."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from jaxtyping import Array, Float, Int
 
 from ssmbench.scan import linear_recurrence
 
-from .parameterizations import TENSORS, init_std, lr_multiplier
+from .parameterizations import EXPAND, TENSORS, dt_rank, init_std, lr_multiplier
 
 
 def _rmsnorm(z: Float[Array, "L d"]) -> Float[Array, "L d"]:
@@ -22,40 +22,44 @@ def _rmsnorm(z: Float[Array, "L d"]) -> Float[Array, "L d"]:
 
 
 class SSMLayer(eqx.Module):
-    """Mamba-style block: pre-RMSNorm, in_proj to (u, gate), depthwise causal conv + SiLU,
-    selective scan with input-dependent Δ, B, C, skip D, SiLU gate, out_proj, residual."""
+    """Mamba's block (expand 2): pre-RMSNorm, in_proj to (u, gate), depthwise causal conv + SiLU,
+    selective scan with input-dependent B, C and a low-rank Δ (x_proj -> dt_proj), S4D-real A,
+    skip D, SiLU gate, out_proj, residual. E = d_inner = 2 d, R = dt_rank(E)."""
 
-    in_proj: Float[Array, "2d d"]
-    conv: Float[Array, "d k"]
-    W_B: Float[Array, "n d"]
-    W_C: Float[Array, "n d"]
-    W_delta: Float[Array, "d d"]
-    b_delta: Float[Array, " d"]
-    A_log: Float[Array, "d n"]
-    D: Float[Array, " d"]
-    out_proj: Float[Array, "d d"]
+    in_proj: Float[Array, "2E d"]
+    conv: Float[Array, "E k"]
+    W_B: Float[Array, "n E"]
+    W_C: Float[Array, "n E"]
+    W_dt_down: Float[Array, "R E"]
+    W_dt_up: Float[Array, "E R"]
+    b_delta: Float[Array, " E"]
+    A_log: Float[Array, "E n"]
+    D: Float[Array, " E"]
+    out_proj: Float[Array, "d E"]
 
     def __call__(
         self, z: Float[Array, "L d"], euler: bool | Array = False
     ) -> tuple[
-        Float[Array, "L d"], Float[Array, "L d n"], Float[Array, "L d"], Float[Array, "L d"]
+        Float[Array, "L d"], Float[Array, "L E n"], Float[Array, "L E"], Float[Array, "L E"]
     ]:
-        """Returns (new residual stream, latent states x = h of shape (L, d, n), SSM output
+        """Returns (new residual stream, latent states x = h of shape (L, E, n), SSM output
         y = C·h + D u, and its state part y_ssm = C·h).
 
-        ``euler`` (may be traced, so one compiled program serves both): False = exact ZOH,
-        A_bar = exp(ΔA), B_bar = (exp(ΔA) - 1)/A * B; True = forward Euler, A_bar = 1 + ΔA,
-        B_bar = Δ B.
+        ``euler`` (may be traced, so one compiled program serves both): A_bar = exp(ΔA) in both;
+        False = exact ZOH, B_bar = (exp(ΔA) - 1)/A * B; True = Euler on B, B_bar = Δ B (what
+        Mamba's selective-scan kernel computes). Forward Euler on A, 1 + ΔA, is unstable for
+        (n+1)Δ > 2, i.e. for N_x > 20 at Mamba's largest initial Δ = 0.1, whatever the widths.
         """
         u, gate = self.inputs(z)
         B = u @ self.W_B.T  # (L, n)
         C = u @ self.W_C.T  # (L, n)
-        delta = jax.nn.softplus(u @ self.W_delta.T + self.b_delta[None, :])  # (L, d)
-        A = -jnp.exp(self.A_log)  # (d, n)
-        dA = delta[:, :, None] * A[None]  # (L, d, n)
-        a_bar = jnp.where(euler, 1.0 + dA, jnp.exp(dA))
+        dt_low = u @ self.W_dt_down.T  # (L, R)
+        delta = jax.nn.softplus(dt_low @ self.W_dt_up.T + self.b_delta[None, :])  # (L, E)
+        A = -jnp.exp(self.A_log)  # (E, n)
+        dA = delta[:, :, None] * A[None]  # (L, E, n)
+        a_bar = jnp.exp(dA)
         b_coef = jnp.where(euler, delta[:, :, None], jnp.expm1(dA) / A[None])
-        b_bar = b_coef * B[:, None, :] * u[:, :, None]  # (L, d, n)
+        b_bar = b_coef * B[:, None, :] * u[:, :, None]  # (L, E, n)
         # sequential: compiles in a fraction of the associative scan's time, and the coordinate
         # check compiles one program per width, so compile time dominates on CPU
         h = linear_recurrence(a_bar, b_bar, method="sequential")
@@ -64,12 +68,12 @@ class SSMLayer(eqx.Module):
         out = (y * jax.nn.silu(gate)) @ self.out_proj.T
         return z + out, h, y, y_ssm
 
-    def inputs(self, z: Float[Array, "L d"]) -> tuple[Float[Array, "L d"], Float[Array, "L d"]]:
+    def inputs(self, z: Float[Array, "L d"]) -> tuple[Float[Array, "L E"], Float[Array, "L E"]]:
         """(u, gate): the scan's input u = SiLU(causal depthwise conv(in_proj(RMSNorm(z)))) and
         the gate's pre-activation."""
-        d = z.shape[-1]
+        e = self.in_proj.shape[0] // 2
         ug = _rmsnorm(z) @ self.in_proj.T
-        u_pre, gate = ug[:, :d], ug[:, d:]
+        u_pre, gate = ug[:, :e], ug[:, e:]
         k = self.conv.shape[1]
         padded = jnp.pad(u_pre, ((k - 1, 0), (0, 0)))
         windows = jnp.stack([padded[j : j + u_pre.shape[0]] for j in range(k)], axis=-1)
@@ -88,7 +92,7 @@ class SSMNet(eqx.Module):
 
     def __call__(
         self, tokens: Int[Array, " L"], euler: bool | Array = False
-    ) -> tuple[Float[Array, "L V"], Float[Array, "layers L d n"], Float[Array, "layers L d"]]:
+    ) -> tuple[Float[Array, "L V"], Float[Array, "layers L E n"], Float[Array, "layers L E"]]:
         """Returns (logits, per-layer latent states x, per-layer SSM outputs y = C·h + D u).
         ``euler``: discretization switch, see :meth:`SSMLayer.__call__`."""
         if tokens.ndim != 1:
@@ -110,7 +114,7 @@ class SSMNet(eqx.Module):
 
     def layer_inputs(
         self, tokens: Int[Array, " L"], euler: bool | Array = False
-    ) -> Float[Array, "layers L d"]:
+    ) -> Float[Array, "layers L E"]:
         """The scan input u of every layer (see :meth:`SSMLayer.inputs`)."""
 
         def body(z, layer):
@@ -133,41 +137,47 @@ def init_net(
     n_layers: int = 3,
     kernel: int = 4,
     dtype=jnp.float32,
+    discretization: str = "zoh",
 ) -> SSMNet:
-    """Initialize an :class:`SSMNet` with the init stds of ``parameterization`` at (n_u, n_x).
+    """Initialize an :class:`SSMNet` with the init stds of ``parameterization`` (under
+    ``discretization``, whose exponents may differ) at (n_u, n_x).
 
-    Deterministic parts, the same for every parameterization: A = -linspace(1, 8, n_x) per channel
-    (an N_x-independent spectrum, so Euler stays stable: Δ|A| <= 0.8 at init), Δ bias =
-    softplus^{-1}(dt) with dt log-uniform in [1e-3, 1e-1] (Mamba), D = 1.
+    Deterministic parts, Mamba's and the same for every parameterization: S4D-real A,
+    A_log[i, n] = log(n + 1) (so A's spectrum grows with N_x), Δ bias = softplus^{-1}(dt) with dt
+    log-uniform in [1e-3, 1e-1], D = 1. The Gaussian matrices have std 1/sqrt(fan-in) at the base
+    width (PyTorch's uniform init, which Mamba keeps, has 1/sqrt(3 fan-in): a constant factor).
     """
     if n_u < 1 or n_x < 1:
         raise ValueError(f"widths must be positive, got n_u={n_u}, n_x={n_x}")
+    e = EXPAND * n_u
+    r = dt_rank(e)
 
     def normal(k, tensor, shape):
         """Gaussian init of ``tensor`` with its std under the parameterization."""
-        std = init_std(parameterization, tensor, n_u, n_x, vocab=vocab, kernel=kernel)
+        std = init_std(
+            parameterization, tensor, n_u, n_x, vocab=vocab, kernel=kernel,
+            discretization=discretization,
+        )  # fmt: skip
         return (std * jax.random.normal(k, shape)).astype(dtype)
 
     keys = jax.random.split(key, n_layers + 2)
+    a_log = jnp.broadcast_to(jnp.log(jnp.arange(1, n_x + 1, dtype=jnp.float32)), (e, n_x))
     layers = []
     for i in range(n_layers):
-        ks = jax.random.split(keys[i], 7)
-        dt = jnp.exp(
-            jax.random.uniform(ks[5], (n_u,), minval=math.log(1e-3), maxval=math.log(1e-1))
-        )
+        ks = jax.random.split(keys[i], 8)
+        dt = jnp.exp(jax.random.uniform(ks[6], (e,), minval=math.log(1e-3), maxval=math.log(1e-1)))
         layers.append(
             SSMLayer(
-                in_proj=normal(ks[0], "in_proj", (2 * n_u, n_u)),
-                conv=normal(ks[1], "conv", (n_u, kernel)),
-                W_B=normal(ks[2], "W_B", (n_x, n_u)),
-                W_C=normal(ks[3], "W_C", (n_x, n_u)),
-                W_delta=normal(ks[4], "W_delta", (n_u, n_u)),
+                in_proj=normal(ks[0], "in_proj", (2 * e, n_u)),
+                conv=normal(ks[1], "conv", (e, kernel)),
+                W_B=normal(ks[2], "W_B", (n_x, e)),
+                W_C=normal(ks[3], "W_C", (n_x, e)),
+                W_dt_down=normal(ks[4], "W_dt_down", (r, e)),
+                W_dt_up=normal(ks[5], "W_dt_up", (e, r)),
                 b_delta=(dt + jnp.log(-jnp.expm1(-dt))).astype(dtype),  # softplus^{-1}(dt)
-                A_log=jnp.broadcast_to(jnp.log(jnp.linspace(1.0, 8.0, n_x)), (n_u, n_x)).astype(
-                    dtype
-                ),
-                D=jnp.ones((n_u,), dtype),
-                out_proj=normal(ks[6], "out_proj", (n_u, n_u)),
+                A_log=a_log.astype(dtype),
+                D=jnp.ones((e,), dtype),
+                out_proj=normal(ks[7], "out_proj", (n_u, e)),
             )
         )
     return SSMNet(
@@ -178,13 +188,19 @@ def init_net(
 
 
 def lr_tree(
-    net: SSMNet, parameterization: str, optimizer: Literal["adam", "sgd"], n_u: int, n_x: int
+    net: SSMNet,
+    parameterization: str,
+    optimizer: Literal["adam", "sgd"],
+    n_u: int,
+    n_x: int,
+    discretization: str = "zoh",
 ) -> SSMNet:
     """A pytree shaped like ``net`` whose leaves are the per-tensor LR multipliers (scalars)."""
 
     def mult(t):
         """The LR multiplier of tensor ``t`` as a float32 scalar."""
-        return jnp.asarray(lr_multiplier(parameterization, t, optimizer, n_u, n_x), jnp.float32)
+        m = lr_multiplier(parameterization, t, optimizer, n_u, n_x, discretization)
+        return jnp.asarray(m, jnp.float32)
 
     layers = SSMLayer(**{t: mult(t) for t in TENSORS[1:-1]})
     return SSMNet(embedding=mult("embedding"), layers=layers, readout=mult("readout"))

@@ -80,14 +80,22 @@ def _probe_and_step(net, opt_state, seqs, probe, lrs, eta, use_adam, euler):
 
 @jax.jit
 def _rms_all(states, states0):
-    """Per-layer RMS of x, y, Δx, Δy, y_ssm, Δy_ssm (arrays with a leading layer axis)."""
+    """Per-layer sizes of x, y, Δx, Δy, y_ssm, Δy_ssm (arrays with a leading layer axis). A state
+    (x, Δx: last axis the N_x state coordinates) is measured by the RMS over (batch, time,
+    channel) of its L2 norm over the state axis, an output by its RMS over every coordinate."""
 
     def rms(a):
         """RMS over every axis but the leading (layer) one."""
         return jnp.sqrt(jnp.mean(jnp.square(a), axis=tuple(range(1, a.ndim))))
 
+    def state_norm(a):
+        """RMS over every axis but the layer and state axes of the L2 norm over the state axis."""
+        return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(a), axis=-1), axis=tuple(range(1, a.ndim - 1))))
+
     (x, y, ys), (x0, y0, ys0) = states, states0
-    return jnp.stack([rms(x), rms(y), rms(x - x0), rms(y - y0), rms(ys), rms(ys - ys0)])
+    return jnp.stack(
+        [state_norm(x), rms(y), state_norm(x - x0), rms(y - y0), rms(ys), rms(ys - ys0)]
+    )
 
 
 def fit_slope(widths: Sequence[float], values: Sequence[float]) -> float:
@@ -109,8 +117,8 @@ def _setup_training(parameterization, n_u, n_x, key, probe, optimizer, discretiz
     _check_opt(optimizer)
     if discretization not in ("zoh", "euler"):
         raise ValueError(f"discretization must be 'zoh' or 'euler', got {discretization!r}")
-    net = init_net(parameterization, n_u, n_x, key=key, vocab=vocab)
-    lrs = lr_tree(net, parameterization, optimizer, n_u, n_x)
+    net = init_net(parameterization, n_u, n_x, key=key, vocab=vocab, discretization=discretization)
+    lrs = lr_tree(net, parameterization, optimizer, n_u, n_x, discretization)
     use_adam, euler = jnp.asarray(optimizer == "adam"), jnp.asarray(discretization == "euler")
     args = (lrs, jnp.asarray(eta, jnp.float32), use_adam, euler)
     return net, _opt_init(net), jnp.asarray(probe[:, :-1]), args
@@ -145,8 +153,8 @@ def lr_transfer(
     """Final eval loss after training on ``data`` (steps, batch, L+1) for each base LR in ``etas``.
     Diverged runs (NaN, or loss above 10) are returned as NaN."""
     _check_opt(optimizer)
-    net = init_net(parameterization, n_u, n_x, key=key, vocab=vocab)
-    lrs = lr_tree(net, parameterization, optimizer, n_u, n_x)
+    net = init_net(parameterization, n_u, n_x, key=key, vocab=vocab, discretization=discretization)
+    lrs = lr_tree(net, parameterization, optimizer, n_u, n_x, discretization)
     args = (
         jnp.asarray(data),
         jnp.asarray(eval_seqs),

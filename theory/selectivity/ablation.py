@@ -1,4 +1,13 @@
-"""The selectivity ablation: a small Mamba LM on the induction head, real vs complex A."""
+"""The selectivity ablation: a small Mamba LM on the induction head, real vs complex A.
+
+Arms (the ``selective`` argument) name what depends on the input; A is never selective:
+
+- ``"time-invariant"``: nothing, δ included (δ = softplus of a learned per-channel bias, B and C
+  learned constants): the layer is a linear time-invariant diagonal SSM, S4D-like, the setting
+  of the paper's theory;
+- ``"none"``: δ only (B and C constant), Mamba's δ gate without selective B or C;
+- ``"B"``, ``"C"``, ``"B+C"``: δ and the named projections (``"B+C"`` is Mamba).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,22 @@ from ssmbench.models.mamba import Mamba
 from ssmbench.tasks.induction import induction_head_batch
 from ssmbench.train import fit
 
+Selective = Literal["time-invariant", "none", "B", "C", "B+C"]
+
+#: (δ, B, C) selective, per arm.
+ARMS: dict[str, tuple[bool, bool, bool]] = {
+    "time-invariant": (False, False, False),
+    "none": (True, False, False),
+    "B": (True, True, False),
+    "C": (True, False, True),
+    "B+C": (True, True, True),
+}
+
+#: The gap contrasts: (selective arm, baseline arm, suffix of the ``gap_change`` metric). The
+#: suffix keeps each contrast its own metric, so a check needs no ``where`` on ``selective``
+#: (which would also restrict its ``saturation_metric`` rows).
+CONTRASTS = (("B+C", "none", ""), ("B+C", "time-invariant", "_ti"))
+
 
 class _MambaLM(eqx.Module):
     """Embedding -> n_layers x (LayerNorm -> Mamba -> residual) -> LayerNorm -> linear head."""
@@ -24,8 +49,11 @@ class _MambaLM(eqx.Module):
     head: eqx.nn.Linear
 
     def __init__(self, vocab, d_model, d_state, n_layers, *, selective, complex_a, key):
-        """``selective``: a string naming the selective projections ("B", "C", "BC" or "");
+        """``selective``: an arm of :data:`ARMS` ("time-invariant", "none", "B", "C" or "B+C");
         ``complex_a``: complex diagonal A (else real)."""
+        if selective not in ARMS:
+            raise ValueError(f"selective must be one of {sorted(ARMS)}; got {selective!r}")
+        sel_delta, sel_b, sel_c = ARMS[selective]
         ks = jax.random.split(key, n_layers + 2)
         self.embed = eqx.nn.Embedding(vocab, d_model, key=ks[0])
         self.norms = [eqx.nn.LayerNorm(d_model) for _ in range(n_layers)]
@@ -33,8 +61,9 @@ class _MambaLM(eqx.Module):
             Mamba(
                 d_model,
                 d_state,
-                selective_B="B" in selective,
-                selective_C="C" in selective,
+                selective_delta=sel_delta,
+                selective_B=sel_b,
+                selective_C=sel_c,
                 complex_A=complex_a,
                 key=k,
             )
@@ -56,19 +85,24 @@ def selectivity_ablation(
     seed: int,
     quick: bool = False,
     field: Literal["real", "complex"] = "real",
-    selective: Literal["none", "B", "C", "B+C"] = "B+C",
-    length: int = 64,
-    vocab: int = 16,
+    selective: Selective = "B+C",
+    length: int = 128,
+    vocab: int = 64,
     d_model: int = 32,
     d_state: int = 16,
     n_layers: int = 2,
-    batch: int = 64,
-    steps: int = 3000,
+    batch: int = 32,
+    steps: int = 600,
     lr: float = 3e-3,
     eval_size: int = 2048,
 ) -> dict[str, float]:
-    """Train a small Mamba (δ always selective; B and/or C selective or not; real or complex A)
-    on the induction-head task; report held-out ``accuracy`` and ``loss`` at the last position.
+    """Train a small Mamba (A real or complex; the arm ``selective`` of :data:`ARMS` says which
+    of δ, B, C depend on the input) on the induction-head task.
+
+    Reports, at the last position: held-out ``accuracy`` and ``loss`` on ``eval_size`` fresh
+    sequences, and ``accuracy_auc``, the mean over training steps of the accuracy on each
+    step's batch before its update (every batch is fresh, so these are held-out too): the area
+    under the learning curve, which still separates arms that all end at accuracy 1.
 
     The paper's prediction (claim 4): with both B and C selective the real/complex gap shrinks
     or reverses. ``quick`` trains for at most 200 steps.
@@ -81,7 +115,7 @@ def selectivity_ablation(
         d_model,
         d_state,
         n_layers,
-        selective=selective.replace("none", ""),
+        selective=selective,
         complex_a=field == "complex",
         key=k_model,
     )
@@ -91,17 +125,21 @@ def selectivity_ablation(
         """Cross-entropy at the last position, with the accuracy as auxiliary output."""
         logits = jax.vmap(m)(tokens)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-        return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
+        return loss, jnp.mean(jnp.argmax(logits, -1).astype(labels.dtype) == labels)
 
     def step_loss(m, key):
         """The loss on a fresh induction-head batch drawn from the step's key."""
         return loss_fn(m, *induction_head_batch(key, batch, length, vocab))
 
     keys = jax.random.split(k_data, steps)
-    trained = fit(step_loss, model, opt, xs=keys, has_aux=True).params
+    result = fit(step_loss, model, opt, xs=keys, has_aux=True)
     tokens, labels = induction_head_batch(k_eval, eval_size, length, vocab)
-    loss, acc = eqx.filter_jit(loss_fn)(trained, tokens, labels)
-    return {"accuracy": float(acc), "loss": float(loss)}
+    loss, acc = eqx.filter_jit(loss_fn)(result.params, tokens, labels)
+    return {
+        "accuracy": float(acc),
+        "loss": float(loss),
+        "accuracy_auc": float(jnp.mean(result.aux)),
+    }
 
 
 def selectivity_ablation_table(
@@ -109,29 +147,32 @@ def selectivity_ablation_table(
     seed: int,
     quick: bool = False,
     fields: list[Literal["real", "complex"]] = ["real", "complex"],  # noqa: B006 - never mutated
-    selectives: list[Literal["none", "B", "C", "B+C"]] = ["none", "B", "C", "B+C"],  # noqa: B006
-    length: int = 64,
-    vocab: int = 16,
+    selectives: list[Selective] = ["time-invariant", "none", "B", "C", "B+C"],  # noqa: B006
+    length: int = 128,
+    vocab: int = 64,
     d_model: int = 32,
     d_state: int = 16,
     n_layers: int = 2,
-    batch: int = 64,
-    steps: int = 3000,
+    batch: int = 32,
+    steps: int = 600,
     lr: float = 3e-3,
     eval_size: int = 2048,
 ) -> list[dict]:
     """The selectivity ablation (claim 4) as one suite cell: every (field, selective) pair.
 
-    Rows: ``accuracy`` and ``loss`` per ``field`` and ``selective``; ``gap`` = complex accuracy
-    minus real accuracy per ``selective``; and ``gap_change`` = gap(B+C) - gap(none) (only if
-    both are in the grid). The paper predicts ``gap_change <= 0``: making B and C selective
-    shrinks the advantage of complex A, or reverses it.
+    Rows: ``accuracy``, ``loss`` and ``accuracy_auc`` per ``field`` and ``selective`` (arms as
+    in :data:`ARMS`); ``gap`` and ``gap_auc`` = complex minus real (accuracy, accuracy_auc) per
+    ``selective``; ``gap_change`` / ``gap_change_auc`` = gap(B+C) - gap(none) (``selective`` =
+    ``"B+C vs none"``) and ``gap_change_ti`` / ``gap_change_auc_ti`` = gap(B+C) -
+    gap(time-invariant) (``"B+C vs time-invariant"``), each only if both arms are in the grid.
+    The paper predicts ``gap_change <= 0`` and ``gap_change_ti <= 0``: making B and C (and δ)
+    selective shrinks the advantage of complex A, or reverses it.
     """
     rows: list[dict] = []
-    acc: dict[tuple[str, str], float] = {}
+    out: dict[tuple[str, str], dict[str, float]] = {}
     for sel in selectives:
         for field in fields:
-            out = selectivity_ablation(
+            out[(field, sel)] = res = selectivity_ablation(
                 seed=seed,
                 quick=quick,
                 field=field,
@@ -146,23 +187,26 @@ def selectivity_ablation_table(
                 lr=lr,
                 eval_size=eval_size,
             )
-            acc[(field, sel)] = out["accuracy"]
-            for metric, value in out.items():
+            for metric, value in res.items():
                 rows.append({"metric": metric, "value": value, "field": field, "selective": sel})
-    gaps = {
-        sel: acc[("complex", sel)] - acc[("real", sel)]
-        for sel in selectives
-        if ("complex", sel) in acc and ("real", sel) in acc
-    }
-    for sel, g in gaps.items():
-        rows.append({"metric": "gap", "value": g, "field": "complex-real", "selective": sel})
-    if "none" in gaps and "B+C" in gaps:
-        rows.append(
-            {
-                "metric": "gap_change",
-                "value": gaps["B+C"] - gaps["none"],
-                "field": "complex-real",
-                "selective": "B+C vs none",
-            }
-        )
+    for metric, suffix in (("accuracy", ""), ("accuracy_auc", "_auc")):
+        gaps = {
+            sel: out[("complex", sel)][metric] - out[("real", sel)][metric]
+            for sel in selectives
+            if ("complex", sel) in out and ("real", sel) in out
+        }
+        for sel, g in gaps.items():
+            rows.append(
+                {"metric": "gap" + suffix, "value": g, "field": "complex-real", "selective": sel}
+            )
+        for sel, base, tag in CONTRASTS:
+            if sel in gaps and base in gaps:
+                rows.append(
+                    {
+                        "metric": "gap_change" + suffix + tag,
+                        "value": gaps[sel] - gaps[base],
+                        "field": "complex-real",
+                        "selective": f"{sel} vs {base}",
+                    }
+                )
     return rows
