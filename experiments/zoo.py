@@ -45,7 +45,8 @@ def delay_learning(
 
     Returns ``mse`` (test MSE over t >= lag), ``zero_mse`` (the zero predictor's),
     ``ratio = mse / zero_mse`` (the sanity criterion is ratio < 0.5), ``steps`` actually run,
-    ``seconds`` (wall time of compile and training) and ``cpu_seconds`` (process CPU time, all
+    ``compile_s``, ``median_step_s``, ``diverged`` (0 or 1), ``seconds`` (wall time of compile,
+    training and any curve evaluations) and ``cpu_seconds`` (process CPU time, all
     threads, compile included). Training stops early when the training steps have spent
     ``time_budget_s`` of process CPU time (``TrainConfig.max_cpu_s``; compile excluded), a
     machine-dependent budget. ``quick`` quarters the steps. ``layer_kwargs`` go to every layer's
