@@ -87,6 +87,36 @@ def test_train_e2e_fits_a_linear_target():
     assert rp.r2_score(y, pred) > 0.999
 
 
+@pytest.mark.parametrize("warmup", [0, 7])
+def test_e2e_schedule_matches_the_closed_form(warmup):
+    """train_e2e's schedule is TrainConfig's warmup+cosine (decay to 0) by step; warmup 0 keeps
+    the plain cosine decay of the committed runs. float32 optax vs float64 closed form: rtol 1e-6."""
+    from ssmbench.train import TrainConfig, learning_rate_at
+    from theory.rough_paths.readouts import e2e_schedule
+
+    steps, lr = 40, 1e-2
+    sched = e2e_schedule(steps, lr, warmup)
+    cfg = TrainConfig(steps=steps, learning_rate=lr, schedule="warmup_cosine", warmup_steps=warmup)
+    got = np.array([float(sched(i)) for i in range(steps + 1)])
+    want = np.array([learning_rate_at(cfg, i) for i in range(steps + 1)])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    if warmup:
+        assert got[0] == 0.0 and got[warmup] == pytest.approx(lr)
+
+
+def test_train_e2e_rejects_bad_warmup():
+    x, y = jnp.zeros((4, 8, 2)), jnp.zeros(4)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        rp.train_e2e(
+            _Lin(jnp.zeros((8, 2))), x, y, key=jax.random.PRNGKey(0), steps=5, warmup_steps=5
+        )
+
+
+def test_experiment_rejects_unknown_family_in_overrides():
+    with pytest.raises(ValueError, match="family_widths"):
+        rp.rough_paths(seed=0, family="lcde-diag", family_widths={"nope": [8]})
+
+
 # ------------------------------------------------------------------ model families
 
 

@@ -50,6 +50,7 @@ def rough_paths(
     ridge_families: list[str] = list(FAMILIES),  # noqa: B006 (read-only default)
     e2e_families: list[str] = ["s4d", "mamba"],  # noqa: B006
     family_depths: dict[str, list[int]] = {},  # noqa: B006
+    family_widths: dict[str, list[int]] = {},  # noqa: B006
     widths: list[int] = [16, 32, 64, 128],  # noqa: B006
     depths: list[int] = [1, 2],  # noqa: B006
     e2e_widths: list[int] = [32],  # noqa: B006
@@ -62,6 +63,7 @@ def rough_paths(
     steps: int = 1000,
     lr: float = 3e-3,
     batch: int = 64,
+    warmup_steps: int = 0,
 ) -> list[dict]:
     """Test R² of one model family on signature targets, by width, depth, word and training mode.
 
@@ -75,7 +77,9 @@ def rough_paths(
       trained by Adam (widths ``e2e_widths``, ``steps`` steps).
 
     ``family_depths`` overrides ``depths`` for some families (e.g. ``{"lcde-dense": [1]}``: a
-    dense CDE fed by a wide mix costs O(mix · N²) per step).
+    dense CDE fed by a wide mix costs O(mix · N²) per step); ``family_widths`` overrides
+    ``widths`` (random-feature mode) the same way. ``warmup_steps`` > 0 adds a linear warmup to
+    the end-to-end cosine schedule (see :func:`train_e2e`).
 
     Rows: metric ``r2`` (held-out R²), ``nmse`` (1 − R², normalised test MSE) and ``fit_s``, with
     columns family, class (time-invariant / selective-diagonal / selective-dense), mode, width,
@@ -89,8 +93,13 @@ def rough_paths(
         for f in fams:
             if f not in FAMILIES:
                 raise ValueError(f"{name} entries must be in {FAMILIES}, got {f!r}")
+    for name, table in (("family_depths", family_depths), ("family_widths", family_widths)):
+        for f in table:
+            if f not in FAMILIES:
+                raise ValueError(f"{name} keys must be in {FAMILIES}, got {f!r}")
     modes = [m for m, fams in (("ridge", ridge_families), ("e2e", e2e_families)) if family in fams]
     depths = family_depths.get(family, depths)
+    widths = family_widths.get(family, widths)
     key = jax.random.PRNGKey(seed)
     k_data, k_model, k_train = jax.random.split(key, 3)
     rows: list[dict] = []
@@ -132,6 +141,7 @@ def rough_paths(
                             steps=steps,
                             lr=lr,
                             batch=batch,
+                            warmup_steps=warmup_steps,
                         )
                         pred = _batched(trained, x[n_train:])
                         r2 = r2_score(yte, pred) if np.all(np.isfinite(pred)) else math.nan

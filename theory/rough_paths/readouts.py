@@ -114,26 +114,42 @@ def train_e2e(
     lr: float = 1e-3,
     batch: int = 64,
     weight_decay: float = 0.0,
+    warmup_steps: int = 0,
 ) -> tuple[eqx.Module, float]:
     """Train ``model`` (an unbatched map path -> scalar) by Adam(W) on the mean squared error.
 
     Targets are standardised with training statistics inside the loss and the returned model
     includes the de-standardisation, so ``model(x)`` predicts y directly. Uses a cosine learning
-    rate decay and clips gradients at global norm 1. Returns (trained model, final train loss);
+    rate decay to 0 (after a linear warmup from 0 over ``warmup_steps`` steps when that is > 0:
+    the schedule of :class:`ssmbench.train.TrainConfig`'s ``"warmup_cosine"``) and clips
+    gradients at global norm 1. Returns (trained model, final train loss);
     a non-finite loss propagates to the result (the caller marks the cell diverged).
     """
     if x_train.ndim != 3 or y_train.shape != (x_train.shape[0],):
         raise ValueError(
             f"x_train must be (n, length, dim) and y_train (n,), got {x_train.shape}, {y_train.shape}"
         )
+    if not 0 <= warmup_steps < max(steps, 1):
+        raise ValueError(
+            f"warmup_steps must be in [0, steps), got {warmup_steps} for {steps} steps"
+        )
     mu = jnp.mean(y_train)
     sd = jnp.std(y_train) + jnp.finfo(y_train.dtype).tiny
     yz = (y_train - mu) / sd
-    run = _e2e_trainer(steps, float(lr), int(batch), float(weight_decay))
+    run = _e2e_trainer(steps, float(lr), int(batch), float(weight_decay), int(warmup_steps))
     result = run(model, jax.random.split(key, steps), x_train, yz)
     losses = np.asarray(result.losses)
     final = float(np.mean(losses[-min(20, losses.size) :]))
     return _Destandardized(result.params, mu, sd), final
+
+
+def e2e_schedule(steps: int, lr: float, warmup_steps: int = 0) -> optax.Schedule:
+    """The learning rate of :func:`train_e2e` by step: a cosine decay from ``lr`` to 0 over
+    ``steps``, after a linear warmup from 0 over ``warmup_steps`` when that is > 0 (then the same
+    as :func:`ssmbench.train.learning_rate_at` for ``schedule="warmup_cosine"``)."""
+    if warmup_steps > 0:
+        return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_steps, steps, end_value=0.0)
+    return optax.cosine_decay_schedule(lr, steps)
 
 
 # The cache of compiled end-to-end trainers, defined here: one jitted ``run`` per
@@ -141,13 +157,14 @@ def train_e2e(
 # reuse one compilation per model structure. Data are arguments, not closed-over constants. It
 # never changes a result: a hit returns the very function a miss would build.
 @functools.cache
-def _e2e_trainer(steps: int, lr: float, batch: int, weight_decay: float):
+def _e2e_trainer(steps: int, lr: float, batch: int, weight_decay: float, warmup_steps: int = 0):
     """A jitted ``run(model, keys, x, yz) -> FitResult``: one :func:`ssmbench.train.fit` over all
-    steps, Adam(W) with a cosine decay after clipping at global norm 1, each step on a minibatch
-    of ``batch`` rows drawn with replacement from the step's key (cached, see above)."""
+    steps, Adam(W) with a cosine decay (after a linear warmup if ``warmup_steps > 0``) after
+    clipping at global norm 1, each step on a minibatch of ``batch`` rows drawn with replacement
+    from the step's key (cached, see above)."""
     opt = optax.chain(
         optax.clip_by_global_norm(1.0),
-        optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=weight_decay),
+        optax.adamw(e2e_schedule(steps, lr, warmup_steps), weight_decay=weight_decay),
     )
 
     @eqx.filter_jit
