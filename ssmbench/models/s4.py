@@ -149,7 +149,40 @@ class S4(AbstractSequenceLayer):
     def discrete(
         self,
     ) -> tuple[Complex[Array, "h N N"], Complex[Array, "h N"], Complex[Array, "h N"]]:
-        """Dense discretised ``(Ā, B̄, C)`` per channel: (h, N, N), (h, N), (h, N)."""
+        """Dense discretised ``(Ā, B̄, C)`` per channel: (h, N, N), (h, N), (h, N).
+
+        Bilinear: ``M = I − (Δ/2)A = diag(1 − (Δ/2)Λ) + (Δ/2) P P*`` is diagonal plus rank 1, so
+        ``M⁻¹`` is applied by Woodbury's identity (elementwise work and one rank-1 correction per
+        channel), with no LAPACK call. :meth:`discrete_reference` is the same map by dense
+        ``jnp.linalg.solve``, the oracle it is tested against. (A batched LU here also hit a
+        deadlock in jaxlib 0.10.2's CPU runtime: docs/suites.md, "Known problem".)
+        """
+        if self.discretization != "bilinear":
+            return self.discrete_reference()
+        Lam, P, B, C = self._full_params()
+        A = jnp.diag(Lam) - jnp.outer(P, jnp.conj(P))
+        eye = jnp.eye(A.shape[0], dtype=A.dtype)
+        dt = jnp.exp(self.log_dt)
+
+        def one(dt, b):
+            d = 1 - mul(dt / 2, Lam)  # diag of M
+            u = mul(dt / 2, P)  # M = diag(d) + u P*
+
+            def solve(R):  # (diag(d) + u P*)⁻¹ R, R of shape (N, k)
+                Rd, ud = R / d[:, None], u / d
+                return Rd - jnp.outer(ud, jnp.conj(P) @ Rd) / (1 + jnp.conj(P) @ ud)
+
+            Ab = solve(eye + mul(dt / 2, A))
+            return Ab, solve(mul(dt, b)[:, None])[:, 0]
+
+        Ab, Bb = jax.vmap(one)(dt, B)
+        return Ab, Bb, C
+
+    def discrete_reference(
+        self,
+    ) -> tuple[Complex[Array, "h N N"], Complex[Array, "h N"], Complex[Array, "h N"]]:
+        """The slow, obviously correct :meth:`discrete`: dense ``jnp.linalg.solve`` (bilinear) or
+        ``expm`` (ZOH) on the dense ``A`` of :meth:`dense`, per channel."""
         A, B, C = self.dense()
         N = A.shape[0]
         eye = jnp.eye(N, dtype=A.dtype)
