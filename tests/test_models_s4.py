@@ -94,3 +94,32 @@ def test_s4_bilinear_woodbury_matches_dense_solve_values_and_gradients():
     for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_ref)):
         scale = max(float(np.abs(np.asarray(b)).max()), 1.0)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-10 * scale)
+
+
+_HANG_PROBE = """
+import equinox as eqx, jax, jax.numpy as jnp
+from ssmbench.models import Deep
+from ssmbench.tasks.delay import delay_task
+net = Deep("s4", 1, 32, 1, depth=2, key=jax.random.PRNGKey(0))
+x, _ = delay_task(jax.random.PRNGKey(1), 8, 64, 16)
+g = eqx.filter_jit(eqx.filter_grad(lambda n, x: jnp.mean(jax.vmap(n)(x) ** 2)))
+for i in range(3):
+    jax.block_until_ready(g(net, x + i))
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_deep_s4_gradient_does_not_hang():
+    """Regression for the jaxlib 0.10.2 CPU deadlock of two batched LU factorisations sharing a
+    2-thread pool (docs/suites.md, "Known problem"): before S4 used Woodbury, this probe hung in
+    4 of 4 unpinned tries on a 2-vCPU VM. Run unpinned, in a subprocess, under a timeout."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run(
+        [sys.executable, "-c", _HANG_PROBE], capture_output=True, text=True, timeout=240, env=env
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
