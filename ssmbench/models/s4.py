@@ -159,8 +159,8 @@ class S4(AbstractSequenceLayer):
         """
         if self.discretization != "bilinear":
             return self.discrete_reference()
-        Lam, P, B, C = self._full_params()
-        A = jnp.diag(Lam) - jnp.outer(P, jnp.conj(P))
+        Lam, P, _, _ = self._full_params()
+        A, B, C = self.dense()
         eye = jnp.eye(A.shape[0], dtype=A.dtype)
         dt = jnp.exp(self.log_dt)
 
