@@ -21,13 +21,17 @@ from ._base import (
 )
 from .bounds import (
     BOUNDS,
+    dpf,
+    dpf_marginal,
     elbo,
     iwae,
     log_matmul,
     log_matmul_auto,
     log_matmul_exact,
+    log_matprod,
     multinomial_resample,
     pvmc,
+    pvmc_batch,
     smc,
     systematic_resample,
 )
@@ -51,14 +55,18 @@ from .proposals import (
 )
 
 __all__ = [
+    "dpf",
+    "dpf_marginal",
     "BOUNDS",
     "elbo",
     "iwae",
     "smc",
     "pvmc",
+    "pvmc_batch",
     "log_matmul",
     "log_matmul_auto",
     "log_matmul_exact",
+    "log_matprod",
     "multinomial_resample",
     "systematic_resample",
     "KalmanFiltered",

@@ -1,4 +1,5 @@
-r"""Monte Carlo lower bounds on log p(y): ELBO, IWAE, SMC (FIVO/VSMC/AESMC) and PVMC.
+r"""Monte Carlo lower bounds on log p(y): ELBO, IWAE, SMC (FIVO/VSMC/AESMC), the differentiable
+particle filters (stop-gradient, marginal, soft, optimal transport) and PVMC.
 
 Every bound has the signature
 
@@ -16,21 +17,33 @@ See docs/bounds.md for the equations, the normalisation of PVMC and the stopped-
 
 from __future__ import annotations
 
+from .dpf import dpf, dpf_marginal
 from .elbo import elbo, iwae
-from .pvmc import log_matmul, log_matmul_auto, log_matmul_exact, pvmc
+from .pvmc import log_matmul, log_matmul_auto, log_matmul_exact, log_matprod, pvmc, pvmc_batch
 from .smc import multinomial_resample, smc, systematic_resample
 
 __all__ = [
+    "dpf",
+    "dpf_marginal",
     "elbo",
     "iwae",
     "smc",
     "pvmc",
+    "pvmc_batch",
     "multinomial_resample",
     "systematic_resample",
     "log_matmul",
     "log_matmul_exact",
+    "log_matprod",
     "log_matmul_auto",
     "BOUNDS",
 ]
 
-BOUNDS = {"elbo": elbo, "iwae": iwae, "smc": smc, "pvmc": pvmc}
+BOUNDS = {
+    "elbo": elbo,
+    "iwae": iwae,
+    "smc": smc,
+    "pvmc": pvmc,
+    "dpf": dpf,
+    "dpf_marginal": dpf_marginal,
+}

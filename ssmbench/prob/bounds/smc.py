@@ -20,7 +20,7 @@ from ._common import ess as _ess
 from ._common import sg
 from ._common import time_slice as _slice
 
-__all__ = ["smc", "multinomial_resample", "systematic_resample"]
+__all__ = ["smc", "particle_filter", "multinomial_resample", "systematic_resample"]
 
 
 def multinomial_resample(
@@ -42,6 +42,83 @@ def systematic_resample(
 
 
 _RESAMPLERS = {"multinomial": multinomial_resample, "systematic": systematic_resample}
+
+
+def _standard_transform(key, x_prev, logW, resample):
+    """Plain resampling: ancestors from ``resample``, weights reset to 1/N. Returns the resampled
+    particles, their log weights, the ancestors' log probability (the score term) and the
+    ancestor indices."""
+    N = logW.shape[0]
+    anc = resample(key, logW, N)
+    return x_prev[anc], jnp.full_like(logW, -math.log(N)), jnp.sum(logW[anc])
+
+
+def particle_filter(
+    key: Array,
+    model: AbstractSSM,
+    proposal: AbstractProposal,
+    y: Float[Array, "T dy"],
+    num_particles: int,
+    transform,
+    *,
+    ess_threshold: float,
+    stick_the_landing: bool = False,
+):
+    """The sequential importance resampling loop shared by :func:`smc` and the differentiable
+    particle filters (:mod:`ssmbench.prob.bounds.dpf`).
+
+    ``transform(key, x_prev, logW) -> (x_resampled, logW_resampled, log P(ancestors))`` is the
+    resampling step, applied when ESS(W_{t-1}) < ``ess_threshold`` * N; ``logW_resampled`` may be
+    any log weights whose exponentials sum to 1 in expectation (the estimator stays unbiased).
+    Returns ``(increments (T,), ess (T,), resampled (T,), filtered_means (T, dx), log P (T-1,))``.
+    """
+    N = num_particles
+    log_n = math.log(N)
+    c = model.context(y)
+    a = proposal.features(model, y)
+    draw = jax.vmap(lambda k, m, s: _draw(k, m, s, stick_the_landing))
+
+    k0, ks = jax.random.split(key)
+    m0, s0 = proposal.initial(model, _slice(a, 0))
+    x0, lq0 = draw(jax.random.split(k0, N), *jax.tree.map(lambda z: jnp.broadcast_to(z, (N,) + z.shape), (m0, s0)))  # fmt: skip
+    lw0 = (
+        jax.vmap(model.initial_log_prob, (0, None))(x0, c[0])
+        + jax.vmap(model.emission_log_prob, (0, None, None))(x0, y[0], c[0])
+        - lq0
+    )
+    inc0 = jax.nn.logsumexp(lw0) - log_n
+    logW0 = lw0 - jax.nn.logsumexp(lw0)
+
+    def step(carry, inp):
+        x_prev, logW = carry
+        k, at, yt, ct = inp
+        k_res, k_prop = jax.random.split(k)
+        do_res = _ess(logW) < ess_threshold * N
+        x_res, logW_res, lpa = transform(k_res, x_prev, logW)
+        x_anc = jnp.where(do_res, x_res, x_prev)
+        logW_prev = jnp.where(do_res, logW_res, logW)
+        lpa = jnp.where(do_res, lpa, 0.0)
+        means, scales = jax.vmap(lambda xp: proposal.step(model, xp, at))(x_anc)
+        x, lq = draw(jax.random.split(k_prop, N), means, scales)
+        incr = (
+            jax.vmap(model.transition_log_prob, (0, 0, None))(x_anc, x, ct)
+            + jax.vmap(model.emission_log_prob, (0, None, None))(x, yt, ct)
+            - lq
+        )
+        inc = jax.nn.logsumexp(logW_prev + incr)
+        logW_new = logW_prev + incr - inc
+        out = (inc, _ess(logW_new), do_res, jnp.exp(logW_new) @ x, lpa)
+        return (x, logW_new), out
+
+    xs_in = (jax.random.split(ks, y.shape[0] - 1), jax.tree.map(lambda z: z[1:], a), y[1:], c[1:])
+    _, (incs, ess, res, fmeans, lpas) = jax.lax.scan(step, (x0, logW0), xs_in)
+    return (
+        jnp.concatenate([inc0[None], incs]),
+        jnp.concatenate([_ess(logW0)[None], ess]),
+        jnp.concatenate([jnp.zeros((1,), bool), res]),
+        jnp.concatenate([(jnp.exp(logW0) @ x0)[None], fmeans]),
+        lpas,
+    )
 
 
 def smc(
@@ -79,57 +156,14 @@ def smc(
     if score_function and resampling != "multinomial":
         raise ValueError("score_function=True needs resampling='multinomial'")
     resample = _RESAMPLERS[resampling]
-    N = num_particles
-    T = y.shape[0]
-    log_n = math.log(N)
-    c = model.context(y)
-    a = proposal.features(model, y)
-    draw = jax.vmap(lambda k, m, s: _draw(k, m, s, stick_the_landing))
-
-    k0, ks = jax.random.split(key)
-    m0, s0 = proposal.initial(model, _slice(a, 0))
-    x0, lq0 = draw(jax.random.split(k0, N), *jax.tree.map(lambda z: jnp.broadcast_to(z, (N,) + z.shape), (m0, s0)))  # fmt: skip
-    lw0 = (
-        jax.vmap(model.initial_log_prob, (0, None))(x0, c[0])
-        + jax.vmap(model.emission_log_prob, (0, None, None))(x0, y[0], c[0])
-        - lq0
-    )
-    inc0 = jax.nn.logsumexp(lw0) - log_n
-    logW0 = lw0 - jax.nn.logsumexp(lw0)
-
-    def step(carry, inp):
-        x_prev, logW = carry
-        k, at, yt, ct = inp
-        k_res, k_prop = jax.random.split(k)
-        do_res = _ess(logW) < ess_threshold * N
-        drawn = resample(k_res, logW, N)
-        anc = jnp.where(do_res, drawn, jnp.arange(N, dtype=drawn.dtype))
-        lpa = jnp.where(do_res, jnp.sum(logW[anc]), 0.0)  # log P(ancestors | W), score term
-        x_anc = x_prev[anc]
-        logW_prev = jnp.where(do_res, jnp.full_like(logW, -log_n), logW)
-        means, scales = jax.vmap(lambda xp: proposal.step(model, xp, at))(x_anc)
-        x, lq = draw(jax.random.split(k_prop, N), means, scales)
-        incr = (
-            jax.vmap(model.transition_log_prob, (0, 0, None))(x_anc, x, ct)
-            + jax.vmap(model.emission_log_prob, (0, None, None))(x, yt, ct)
-            - lq
-        )
-        inc = jax.nn.logsumexp(logW_prev + incr)
-        logW_new = logW_prev + incr - inc
-        out = (inc, _ess(logW_new), do_res, jnp.exp(logW_new) @ x, lpa)
-        return (x, logW_new), out
-
-    xs_in = (jax.random.split(ks, T - 1), jax.tree.map(lambda z: z[1:], a), y[1:], c[1:])
-    _, (incs, ess, res, fmeans, lpas) = jax.lax.scan(step, (x0, logW0), xs_in)
-    incs = jnp.concatenate([inc0[None], incs])
+    transform = lambda k, x, lw: _standard_transform(k, x, lw, resample)  # noqa: E731
+    incs, ess, res, fmeans, lpas = particle_filter(
+        key, model, proposal, y, num_particles, transform,
+        ess_threshold=ess_threshold, stick_the_landing=stick_the_landing,
+    )  # fmt: skip
     log_Z = jnp.sum(incs)
     if score_function:
         future = jnp.cumsum(incs[::-1])[::-1][1:]  # sum_{s >= t} inc_s for t = 1..T-1
         log_Z = log_Z + jnp.sum(sg(future) * (lpas - sg(lpas)))
-    diag = {
-        "ess": jnp.concatenate([_ess(logW0)[None], ess]),
-        "resampled": jnp.concatenate([jnp.zeros((1,), bool), res]),
-        "filtered_means": jnp.concatenate([(jnp.exp(logW0) @ x0)[None], fmeans]),
-        "log_Z_increments": incs,
-    }
+    diag = {"ess": ess, "resampled": res, "filtered_means": fmeans, "log_Z_increments": incs}
     return log_Z, diag
