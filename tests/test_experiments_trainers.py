@@ -18,7 +18,7 @@ from experiments.trainers import (
     lgssm_experiment,
 )
 from experiments.trainers.__main__ import main
-from experiments.trainers.driver import _paired, check_methods
+from experiments.trainers.driver import _paired, check_methods, ttt_rows
 from ssmbench.prob import DeepMarkovModel
 
 
@@ -45,9 +45,27 @@ def test_paired_difference_and_method_check():
     assert _paired(rows, "m", {}, sign=-1.0, of="x")[0]["value"] == -2.0
     assert _paired(rows, "m", {}, sign=-1.0, of="x")[0]["of"] == "x"
     assert _paired(rows[:1], "m", {}) == []
-    assert check_methods(("vae", "pvmc")) == ["vae", "pvmc"]
+    assert check_methods(("vae", "pvmc", "fivo@conv")) == ["vae", "pvmc", "fivo@conv"]
     with pytest.raises(ValueError, match="unknown method"):
         check_methods(["vae", "smc"])
+
+
+def test_ttt_rows_with_an_absolute_target_never_report_the_wall_time_of_a_miss():
+    from ssmbench.train import TrainResult
+
+    def res(target_step, t, best, wall):
+        return TrainResult(params=None, final_params=None, log=[], evals=[], compile_s=0.0,
+                           steps_done=40, best_val=best, target_step=target_step,
+                           time_to_target_s=t, step_times=[wall])  # fmt: skip
+
+    rows = ttt_rows({"fivo": res(None, math.nan, -1.7, 9.0), "pvmc": res(20, 1.5, -1.2, 3.0)},
+                    {"task": "lgssm"}, target=-1.3)  # fmt: skip
+    by = {(r["metric"], r["method"]): r["value"] for r in rows}
+    assert by[("reached_target", "fivo")] == 0.0 and ("time_to_target", "fivo") not in by
+    assert by[("best_val", "fivo")] == -1.7  # the miss records its best value, not its time
+    assert by[("reached_target", "pvmc")] == 1.0 and by[("time_to_target", "pvmc")] == 1.5
+    assert by[("steps_to_target", "pvmc")] == 20.0 and by[("target_val", "all")] == -1.3
+    assert all(r["task"] == "lgssm" for r in rows)
 
 
 def test_comparison_table_from_a_run_table(tmp_path):

@@ -91,6 +91,44 @@ def test_compile_cache_reuses_the_program_and_changes_nothing():
                  cache_key=key).compile_reused  # fmt: skip
     assert not train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cfg2,
                      cache_key=key).compile_reused  # fmt: skip
+    # the learning-rate schedule is part of the program (it was missing from the cache key)
+    sched = dict(eval_every=1000, patience=None, schedule="warmup_cosine")
+    cos_a = TrainConfig(steps=4, warmup_steps=1, **sched)
+    cos_b = TrainConfig(steps=4, warmup_steps=2, **sched)
+    cos_c = TrainConfig(steps=6, warmup_steps=2, **sched)
+    runs = [train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=c, cache_key=key)
+            for c in (cos_a, cos_b, cos_c)]  # fmt: skip
+    assert not any(r.compile_reused for r in runs)
+    ref_b = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(3), config=cos_b)
+    np.testing.assert_array_equal(runs[1].params.w, ref_b.params.w)
+
+
+def test_training_stops_at_an_absolute_target_and_records_its_time():
+    X, y = _regression()
+    p0 = Linear(jnp.zeros(3), jnp.zeros(()))
+
+    def val(p, key):
+        return {"val": -jnp.mean((X @ p.w + p.b - y) ** 2)}
+
+    base = dict(steps=400, learning_rate=5e-2, eval_every=10, patience=None)
+    free = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(0), config=TrainConfig(**base),
+                 eval_fn=val)  # fmt: skip
+    # oracle: the first evaluation of the untargeted run (same key, same steps) at or above -0.5
+    first = next(e for e in free.evals if e["val"] >= -0.5)
+    res = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(0),
+                config=TrainConfig(target=-0.5, **base), eval_fn=val)  # fmt: skip
+    assert res.reached_target and res.target_step == first["step"]
+    assert res.steps_done == first["step"] and res.stopped_early
+    assert res.time_to_target_s == pytest.approx(res.log[first["step"] - 1]["wall_s"])
+    # not reached within the cap: NaN time, no step, and the best value is still recorded
+    miss = train(_mse_loss, p0, (X, y), key=jax.random.PRNGKey(0),
+                 config=TrainConfig(target=1.0, **base), eval_fn=val)  # fmt: skip
+    assert not miss.reached_target and math.isnan(miss.time_to_target_s)
+    assert miss.steps_done == 400 and miss.best_val == pytest.approx(
+        max(e["val"] for e in free.evals)
+    )
+    with pytest.raises(ValueError, match="target must be"):
+        TrainConfig(target=math.nan)
 
 
 def test_nan_guard_records_divergence_and_keeps_params():

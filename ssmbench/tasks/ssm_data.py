@@ -11,7 +11,8 @@ plus the true parameters. Sequences have ``T`` points, ``t = 0..T-1``.
   ``y_t = beta exp(x_t / 2) e_t``, stationary start.
 - :func:`lotka_volterra_task`: stochastic Lotka-Volterra in log-populations (one Euler-Maruyama
   step of the Ito SDE per observation), Poisson counts ``y_t ~ Poisson(obs_scale * exp(x_t))``;
-  the PVMC paper's rates alpha, beta, gamma, zeta = 6, 2, 6, 4, sigma = 0.15, dt = 3/256.
+  the PVMC paper's rates alpha, beta, gamma, zeta = 6, 2, 6, 4, sigma = 0.15, dt = 3/256 (its
+  observation model, fixed start and population-space steps are not the paper's: a variant).
 
 The conventions (Cholesky factors, stationary SV start, Ito correction) are those of the models
 in ``ssmbench.prob``.

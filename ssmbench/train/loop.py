@@ -18,7 +18,8 @@ What the loop guarantees:
   (``TrainResult.diverged``, ``diverged_step``) instead of raising.
 - **Early stopping** on a validation score (higher is better) evaluated every ``eval_every`` steps:
   the best parameters are kept and training stops after ``patience`` evaluations without an
-  improvement larger than ``min_delta``.
+  improvement larger than ``min_delta``, or, with ``config.target``, at the first evaluation
+  that reaches the target (``time_to_target_s``: training wall time then; NaN if never).
 - **Timing**: each step is timed with ``jax.block_until_ready``; ``wall_s`` in the log is the
   cumulative *training* time (compile and evaluation excluded), ``step_s`` the time of that step.
   :attr:`TrainResult.median_step_s` is the steady-state time per gradient step (first step
@@ -83,6 +84,13 @@ class TrainResult:
     step_times: list[float] = field(default_factory=list)
     memory_bytes: int | None = None  # XLA buffer assignment of the compiled step (args+out+temps)
     compile_reused: bool = False  # the step program came from the in-process cache (cache_key)
+    target_step: int | None = None  # the evaluation step that first reached config.target
+    time_to_target_s: float = math.nan  # training wall time at that evaluation; NaN: not reached
+
+    @property
+    def reached_target(self) -> bool:
+        """Whether an evaluation reached ``config.target``."""
+        return self.target_step is not None
 
     @property
     def median_step_s(self) -> float:
@@ -181,7 +189,10 @@ def compile_step(
     if cache_key is not None and draw is None:
         # what the step program depends on: the optimiser's settings, not the loop's (steps,
         # evaluation, patience, progress)
-        opt_key = (config.learning_rate, config.optimizer, config.grad_clip, config.batch_size)
+        # (the schedule reads steps, warmup and the final fraction, so they belong here too)
+        opt_key = (config.learning_rate, config.optimizer, config.grad_clip, config.batch_size,
+                   config.schedule, config.warmup_steps, config.final_lr_fraction,
+                   config.steps if config.schedule != "constant" else None)  # fmt: skip
         full_key = (cache_key, opt_key, n_seq, signature(trainable), signature(static, by_value=True),
                     signature(opt_state), signature(data), signature(k_steps))  # fmt: skip
         try:
@@ -258,9 +269,11 @@ def train(
     wall = 0.0
     bar = ProgressBar(config.steps) if config.progress else None
 
+    target_step, time_to_target = None, math.nan
+
     def evaluate(step_idx: int) -> bool:
-        """Run eval_fn; return True when early stopping triggers."""
-        nonlocal best_val, best_step, best_trainable, evals_since_best
+        """Run eval_fn; return True when early stopping triggers (patience or target)."""
+        nonlocal best_val, best_step, best_trainable, evals_since_best, target_step, time_to_target
         if eval_fn is None:
             return False
         t = time.perf_counter()
@@ -276,12 +289,15 @@ def train(
             evals_since_best = 0
         else:
             evals_since_best += 1
+        if config.target is not None and math.isfinite(val) and val >= config.target:
+            target_step, time_to_target = step_idx, wall
+            return True
         return config.patience is not None and evals_since_best >= config.patience
 
-    evaluate(0)
+    done_at_start = evaluate(0) and target_step is not None  # the initial point already meets it
     steps_done = 0
     cpu0 = time.process_time()
-    for i in range(config.steps):
+    for i in range(0 if done_at_start else config.steps):
         t = time.perf_counter()
         trainable, opt_state, loss, aux, finite = compiled(
             trainable, opt_state, jnp.asarray(i, jnp.int32), k_steps, arrays
@@ -334,4 +350,6 @@ def train(
         step_times=step_times,
         memory_bytes=memory_bytes,
         compile_reused=reused,
+        target_step=target_step,
+        time_to_target_s=time_to_target,
     )

@@ -46,6 +46,10 @@ class TrainConfig:
     max_bad_steps: consecutive non-finite steps after which the run is declared diverged.
     max_cpu_s: stop once the training steps have used this much process CPU time (all threads;
         compile excluded). A machine-dependent budget: None (the default) for reproducible runs.
+    target: an absolute validation score (higher is better): training stops at the first
+        evaluation whose ``val`` reaches it, and :class:`~ssmbench.train.TrainResult` records the
+        training wall time and step of that evaluation (``time_to_target_s``, ``target_step``);
+        a run that never reaches it records NaN and None. None: no target.
     progress: draw a progress bar on stderr.
     """
 
@@ -63,6 +67,7 @@ class TrainConfig:
     schedule: str = "constant"
     warmup_steps: int = 0
     final_lr_fraction: float = 0.0
+    target: float | None = None
 
     def __post_init__(self) -> None:
         """Validate the settings."""
@@ -84,6 +89,8 @@ class TrainConfig:
             )
         if not 0 <= self.warmup_steps <= max(self.steps, 0):
             raise ValueError(f"warmup_steps must be in [0, steps], got {self.warmup_steps}")
+        if self.target is not None and not math.isfinite(self.target):
+            raise ValueError(f"target must be a finite number or None, got {self.target}")
         if not 0.0 <= self.final_lr_fraction <= 1.0:
             raise ValueError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
 
