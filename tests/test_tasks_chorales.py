@@ -119,6 +119,9 @@ def test_task_from_a_corpus_and_cache_round_trip(tmp_path):
     assert s["train_frames"] == s["train_windows"] * 8 + s["train_dropped_frames"]
     with pytest.raises(ValueError, match="no window"):
         ch.chorale_task(1000, corpus=c)
+    assert s["frame_ql"] == c.frame_ql
+    with pytest.raises(ValueError, match="parsed with frame_ql"):
+        ch.chorale_task(8, corpus=c, frame_ql=c.frame_ql * 2)
 
     path = tmp_path / "c.npz"
     ch._save(path, c)

@@ -97,8 +97,10 @@ def chorales_experiment(
     eval_every: int = 10,
     patience: int = 5,
     methods: list[str] = ["vae", "iwae", "fivo", "pvmc"],  # noqa: B006
+    frame_ql: float = 0.5,
 ) -> list[dict[str, Any]]:
-    """Bach chorales (music21's corpus) as an 88-key binary piano roll in eighth-note frames, cut
+    """Bach chorales (music21's corpus) as an 88-key binary piano roll in frames of ``frame_ql``
+    quarter lengths (0.5: eighth notes; 1.0: quarter notes, closer to JSB), cut
     into windows of ``T`` frames, split by piece with ``split_seed`` (the same split for every
     seed; :mod:`ssmbench.tasks.chorales`); ``max_pieces`` > 0 uses only the first chorales. The
     model (``srnn`` or ``dmm``, Bernoulli emission, :func:`init_piano_roll_model`) starts from the
@@ -111,7 +113,7 @@ def chorales_experiment(
     ``independent_keys_nll`` (the starting point's baseline), data-set sizes (``data_*``),
     timings. Not comparable to the published JSB numbers (docs/trainers.md)."""
     methods = check_methods(methods)
-    task = chorale_task(T, split_seed=split_seed, max_pieces=max_pieces or None)
+    task = chorale_task(T, split_seed=split_seed, max_pieces=max_pieces or None, frame_ql=frame_ql)
     k_model, k_fit, k_eval, k_ref, _ = jax.random.split(jax.random.PRNGKey(seed), 5)
     y_test_all = jnp.asarray(task.y_test, DTYPE)
     fit_task = _eval_subset(task, max_eval_windows, split_seed)

@@ -325,15 +325,21 @@ def chorale_task(
     split_seed: int = 0,
     max_pieces: int | None = None,
     corpus: ChoraleCorpus | None = None,
+    frame_ql: float = FRAME_QL,
 ) -> PianoRollTask:
     """The piano-roll task: chorales split by piece (:func:`split_pieces` with ``split_seed``),
-    each split cut into windows of ``T`` eighth-note frames (:func:`chunk`). Raises a ValueError if
-    a split has no window of length ``T`` (pieces too short, or too few)."""
-    c = corpus if corpus is not None else load_chorales(max_pieces)
+    each split cut into windows of ``T`` frames of ``frame_ql`` quarter lengths (default an
+    eighth note; 1.0, a quarter note, is closer to the JSB data set's frames) (:func:`chunk`).
+    Raises a ValueError if a split has no window of length ``T`` (pieces too short, or too few),
+    or if a given ``corpus`` was parsed with another ``frame_ql``."""
+    if corpus is not None and corpus.frame_ql != frame_ql:
+        raise ValueError(f"corpus was parsed with frame_ql = {corpus.frame_ql}, not {frame_ql}")
+    c = corpus if corpus is not None else load_chorales(max_pieces, frame_ql=frame_ql)
     splits = split_pieces(len(c.rolls), seed=split_seed)
     ys: list[np.ndarray] = []
     stats: dict[str, Any] = {
         "music21_version": c.music21_version,
+        "frame_ql": c.frame_ql,
         "pieces_attempted": c.n_attempted,
         "pieces_failed": len(c.failed),
         "pieces": len(c.rolls),
