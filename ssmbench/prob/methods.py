@@ -10,6 +10,10 @@ dssm      ``elbo`` (as vae)                         ``ConvProposal`` (PVMC's; th
 fivo      ``smc``, N particles, systematic           ``FilteringProposal`` q(x_t | x_{t-1}, y_t)
           resampling at ESS < N/2, stopped
           resampling gradients (biased)
+fivo-cut  as fivo, with the pathwise gradient      ``FilteringProposal``
+          stopped at each resampling
+          (``ancestor_gradient=False``; see
+          docs/trainers.md, SV)
 dpf-sg    ``dpf(.., "stop-gradient")``, resampling  ``FilteringProposal``
           every step (Ścibior & Wood 2021)
 dpf-      ``dpf_marginal``, O(N^2) per step         ``FilteringProposal``
@@ -67,17 +71,19 @@ __all__ = [
     "smc_eval_per_step",
 ]
 
-METHODS = ("vae", "iwae", "dssm", "fivo", "dpf-sg", "dpf-marginal", "dpf-soft", "dpf-ot", "pvmc")
+METHODS = ("vae", "iwae", "dssm", "fivo", "fivo-cut", "dpf-sg", "dpf-marginal", "dpf-soft", "dpf-ot",
+           "pvmc")  # fmt: skip
 _PVMC = ("pvmc", "pvmc-seq", "pvmc-assoc")
 _DPF = ("dpf-sg", "dpf-marginal", "dpf-soft", "dpf-ot")
-_FAMILY = {"vae": "is", "iwae": "is", "dssm": "is", "fivo": "smc",
+_FAMILY = {"vae": "is", "iwae": "is", "dssm": "is", "fivo": "smc", "fivo-cut": "smc",
            **{m: "dpf" for m in _DPF}, **{m: "pvmc" for m in _PVMC}}  # fmt: skip
 # the proposal each method is trained with (the same hidden width for all)
 _PROPOSAL_OF = {"vae": "smoothing", "iwae": "smoothing", "dssm": "conv", "fivo": "filtering",
+                "fivo-cut": "filtering",
                 **{m: "filtering" for m in _DPF}, **{m: "conv" for m in _PVMC}}  # fmt: skip
 # "<method>@conv": a sequential method with PVMC's parallel CNN proposal (the same-proposal
 # ablation: the proposal is then not a confound of the comparison with PVMC)
-_ABLATABLE = ("fivo", *_DPF)
+_ABLATABLE = ("fivo", "fivo-cut", *_DPF)
 
 
 def _split(method: str) -> tuple[str, str]:
@@ -143,8 +149,10 @@ def _is_bound(method, key, model, proposal, y, N, smoothing):
 
 
 def _smc_bound(method, key, model, proposal, y, N, smoothing):
-    """fivo: SMC with systematic resampling at ESS < N/2."""
-    lz, d = smc(key, model, proposal, y, N, resampling="systematic", ess_threshold=0.5)
+    """fivo: SMC with systematic resampling at ESS < N/2; fivo-cut: the same with the pathwise
+    gradient stopped at each resampling (``ancestor_gradient=False``)."""
+    lz, d = smc(key, model, proposal, y, N, resampling="systematic", ess_threshold=0.5,
+                ancestor_gradient=method != "fivo-cut")  # fmt: skip
     out = {"ess": jnp.mean(d["ess"])}
     if smoothing:
         out["means"] = d["filtered_means"]

@@ -132,6 +132,7 @@ def smc(
     ess_threshold: float = 0.5,
     score_function: bool = False,
     stick_the_landing: bool = False,
+    ancestor_gradient: bool = True,
 ) -> tuple[Float[Array, ""], dict[str, Array]]:
     r"""Particle filter bound (FIVO / VSMC / AESMC).
 
@@ -147,6 +148,11 @@ def smc(
     sum_{s>=t} log(increment_s) (multinomial resampling only: the law of systematic ancestors is not a
     product of categoricals).
 
+    ``ancestor_gradient=False`` stops the pathwise gradient at every resampling event (the
+    resampled particles enter the next step as constants); the value is unchanged. With a learned
+    proposal whose mean is expansive in x_{t-1}, the default pathwise gradient through resampled
+    chains can grow exponentially in T (docs/trainers.md, FIVO on SV); this cuts the chains.
+
     Diagnostics: ``ess`` (T,) ESS after weighting at each t, ``resampled`` (T,) whether ancestors were
     resampled before step t, ``filtered_means`` (T, dx), ``log_Z_increments`` (T,).
     """
@@ -156,7 +162,11 @@ def smc(
     if score_function and resampling != "multinomial":
         raise ValueError("score_function=True needs resampling='multinomial'")
     resample = _RESAMPLERS[resampling]
-    transform = lambda k, x, lw: _standard_transform(k, x, lw, resample)  # noqa: E731
+
+    def transform(k, x, lw):
+        x_res, lw_res, lpa = _standard_transform(k, x, lw, resample)
+        return (x_res if ancestor_gradient else sg(x_res)), lw_res, lpa
+
     incs, ess, res, fmeans, lpas = particle_filter(
         key, model, proposal, y, num_particles, transform,
         ess_threshold=ess_threshold, stick_the_landing=stick_the_landing,
