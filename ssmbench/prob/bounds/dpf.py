@@ -38,11 +38,9 @@ from jaxtyping import Array, Float
 from .._base import AbstractProposal, AbstractSSM
 from ..gaussian import gauss_log_prob_pairs
 from ._common import check_inputs as _check
-from ._common import draw as _draw
 from ._common import ess as _ess
 from ._common import sg
-from ._common import time_slice as _slice
-from .smc import _RESAMPLERS, particle_filter
+from .smc import _RESAMPLERS, initial_particles, particle_filter
 
 __all__ = ["dpf", "dpf_marginal", "soft_resample_transform", "ot_resample_transform"]
 
@@ -163,20 +161,7 @@ def dpf_marginal(
     _check(model, y, num_particles)
     N = num_particles
     log_n = math.log(N)
-    c = model.context(y)
-    a = proposal.features(model, y)
-    draw = jax.vmap(lambda k, m, s: _draw(k, m, s, stick_the_landing))
-    k0, ks = jax.random.split(key)
-    m0, s0 = proposal.initial(model, _slice(a, 0))
-    bcast = jax.tree.map(lambda z: jnp.broadcast_to(z, (N,) + z.shape), (m0, s0))
-    x0, lq0 = draw(jax.random.split(k0, N), *bcast)
-    lw0 = (
-        jax.vmap(model.initial_log_prob, (0, None))(x0, c[0])
-        + jax.vmap(model.emission_log_prob, (0, None, None))(x0, y[0], c[0])
-        - lq0
-    )
-    inc0 = jax.nn.logsumexp(lw0) - log_n
-    logW0 = lw0 - jax.nn.logsumexp(lw0)
+    c, a, _, ks, x0, inc0, logW0 = initial_particles(key, model, proposal, y, N, stick_the_landing)
 
     def step(carry, inp):
         x_prev, logW = carry

@@ -53,6 +53,26 @@ def _standard_transform(key, x_prev, logW, resample):
     return x_prev[anc], jnp.full_like(logW, -math.log(N)), jnp.sum(logW[anc])
 
 
+def initial_particles(key, model, proposal, y, N, stick_the_landing):
+    """The t = 0 step shared by the particle filters: the context ``c``, the proposal features
+    ``a``, the vmapped reparameterised ``draw``, the key of the later steps, the particles
+    ``x0`` (N, dx), the log-increment ``inc0`` and the normalised log weights ``logW0``."""
+    c = model.context(y)
+    a = proposal.features(model, y)
+    draw = jax.vmap(lambda k, m, s: _draw(k, m, s, stick_the_landing))
+    k0, ks = jax.random.split(key)
+    m0, s0 = proposal.initial(model, _slice(a, 0))
+    bcast = jax.tree.map(lambda z: jnp.broadcast_to(z, (N,) + z.shape), (m0, s0))
+    x0, lq0 = draw(jax.random.split(k0, N), *bcast)
+    lw0 = (
+        jax.vmap(model.initial_log_prob, (0, None))(x0, c[0])
+        + jax.vmap(model.emission_log_prob, (0, None, None))(x0, y[0], c[0])
+        - lq0
+    )
+    inc0 = jax.nn.logsumexp(lw0) - math.log(N)
+    return c, a, draw, ks, x0, inc0, lw0 - jax.nn.logsumexp(lw0)
+
+
 def particle_filter(
     key: Array,
     model: AbstractSSM,
@@ -73,21 +93,9 @@ def particle_filter(
     Returns ``(increments (T,), ess (T,), resampled (T,), filtered_means (T, dx), log P (T-1,))``.
     """
     N = num_particles
-    log_n = math.log(N)
-    c = model.context(y)
-    a = proposal.features(model, y)
-    draw = jax.vmap(lambda k, m, s: _draw(k, m, s, stick_the_landing))
-
-    k0, ks = jax.random.split(key)
-    m0, s0 = proposal.initial(model, _slice(a, 0))
-    x0, lq0 = draw(jax.random.split(k0, N), *jax.tree.map(lambda z: jnp.broadcast_to(z, (N,) + z.shape), (m0, s0)))  # fmt: skip
-    lw0 = (
-        jax.vmap(model.initial_log_prob, (0, None))(x0, c[0])
-        + jax.vmap(model.emission_log_prob, (0, None, None))(x0, y[0], c[0])
-        - lq0
+    c, a, draw, ks, x0, inc0, logW0 = initial_particles(
+        key, model, proposal, y, N, stick_the_landing
     )
-    inc0 = jax.nn.logsumexp(lw0) - log_n
-    logW0 = lw0 - jax.nn.logsumexp(lw0)
 
     def step(carry, inp):
         x_prev, logW = carry
