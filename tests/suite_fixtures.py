@@ -35,11 +35,21 @@ def per_layer(*, seed: int, layers: int = 3) -> list[dict]:
     return [{"metric": "rms", "value": float(i + 1 + seed), "layer": i} for i in range(layers)]
 
 
-def sleepy(*, seed: int, k: int = 0, delay: float = 0.2, log: str = "") -> dict[str, float]:
-    """Sleeps, and appends a line to `log` each time it is called (to prove cells are not rerun)."""
+def sleepy(
+    *, seed: int, k: int = 0, delay: float = 0.2, log: str = "", gate: str = ""
+) -> dict[str, float]:
+    """Sleeps, and appends a line to `log` each time it is called (to prove cells are not rerun).
+
+    With `gate`, every cell but the first also waits (up to 120 s) until that file exists, so a
+    test can hold the run open for as long as it needs instead of racing a sleep.
+    """
     if log:
         with open(log, "a") as f:
             f.write(f"{k} {seed} {os.getpid()}\n")
+    if gate and k > 0:
+        deadline = time.time() + 120.0
+        while not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.02)
     time.sleep(delay)
     return {"k": float(k), "seed": float(seed)}
 

@@ -29,13 +29,17 @@ REPO = TESTS.parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)]), "JAX_PLATFORMS": "cpu"}
 
 
-def _slow_suite(tmp_path: Path, name: str = "slow", n: int = 8, delay: float = 0.3) -> Path:
-    """A suite of ``n`` sleeping cells."""
+def _slow_suite(
+    tmp_path: Path, name: str = "slow", n: int = 8, delay: float = 0.3, gate: Path | None = None
+) -> Path:
+    """A suite of ``n`` sleeping cells; with ``gate``, cells after the first wait for that file."""
     f = tmp_path / f"{name}.toml"
     ks = ", ".join(map(str, range(n)))
+    g = f', gate = "{gate}"' if gate else ""
     f.write_text(
         f'[suite]\nname = "{name}"\nseeds = [0]\n[[experiment]]\nname = "s"\n'
-        f'run = "suite_fixtures:sleepy"\nparams = {{ delay = {delay} }}\ngrid = {{ k = [{ks}] }}\n'
+        f'run = "suite_fixtures:sleepy"\nparams = {{ delay = {delay}{g} }}\n'
+        f"grid = {{ k = [{ks}] }}\n"
     )
     return f
 
@@ -62,8 +66,10 @@ def _wait_records(path: Path, n: int, timeout: float = 120.0) -> None:
 
 
 def test_second_writer_is_refused_and_nothing_is_duplicated(tmp_path):
-    # 8 cells of 1.5 s: the first run is still going while the second one starts up
-    f, out = _slow_suite(tmp_path, delay=1.5), tmp_path / "run"
+    # the first run's cells after the first wait for a gate file, so it provably still holds the
+    # lock while the second run and the report start up (a fixed sleep raced on a loaded CI host)
+    gate = tmp_path / "gate"
+    f, out = _slow_suite(tmp_path, delay=0.1, gate=gate), tmp_path / "run"
     first = _start(f, out, stderr=subprocess.PIPE)
     _wait_records(out / "records.jsonl", 1)
     second = subprocess.run(
@@ -78,6 +84,8 @@ def test_second_writer_is_refused_and_nothing_is_duplicated(tmp_path):
     assert f"pid {first.pid}" in second.stderr
     rep = subprocess.run(_cmd("report", str(out)), env=ENV, capture_output=True, text=True)
     assert rep.returncode == 2 and "in use" in rep.stderr  # report also waits its turn
+    assert len(read_records(out / "records.jsonl")) < 8  # the first run was still going
+    gate.touch()
     assert first.wait(timeout=120) == 0
     ids = [r["cell_id"] for r in read_records(out / "records.jsonl")]
     assert len(ids) == len(set(ids)) == 8
