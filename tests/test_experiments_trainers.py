@@ -37,12 +37,16 @@ def test_init_piano_roll_model_sets_the_frequency_bias():
 
 
 def test_paired_difference_and_method_check():
-    rows = [{"metric": "m", "value": 1.0, "method": "fivo"}, {"metric": "m", "value": 3.0, "method": "pvmc"}]  # fmt: skip
+    rows = [{"metric": "m", "value": 1.0, "method": "fivo"}, {"metric": "m", "value": 3.0, "method": "pvmc"},
+            {"metric": "m", "value": 5.0, "method": "dpf-sg"}, {"metric": "z", "value": 9.0, "method": "vae"}]  # fmt: skip
+    row = lambda k, v, b: {"metric": k, "value": v, "method": f"pvmc-{b}", "of": "m", "task": "t"}  # noqa: E731
+    # one row per other method that has the metric; FIVO's also under its pre-#19 name
     assert _paired(rows, "m", {"task": "t"}) == [
-        {"metric": "pvmc_minus_fivo", "value": 2.0, "method": "pvmc-fivo", "of": "m", "task": "t"}
-    ]
-    # lower is better: fivo - pvmc, under another label
-    assert _paired(rows, "m", {}, sign=-1.0, of="x")[0]["value"] == -2.0
+        row("pvmc_minus_baseline", 2.0, "fivo"), row("pvmc_minus_fivo", 2.0, "fivo"),
+        row("pvmc_minus_baseline", -2.0, "dpf-sg"),
+    ]  # fmt: skip
+    # lower is better: baseline - pvmc, under another label
+    assert [r["value"] for r in _paired(rows, "m", {}, sign=-1.0, of="x")] == [-2.0, -2.0, 2.0]
     assert _paired(rows, "m", {}, sign=-1.0, of="x")[0]["of"] == "x"
     assert _paired(rows[:1], "m", {}) == []
     assert check_methods(("vae", "pvmc", "fivo@conv")) == ["vae", "pvmc", "fivo@conv"]

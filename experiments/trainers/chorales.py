@@ -98,6 +98,7 @@ def chorales_experiment(
     patience: int = 5,
     methods: list[str] = ["vae", "iwae", "fivo", "pvmc"],  # noqa: B006
     frame_ql: float = 0.5,
+    ttt_fraction: float = 0.95,
 ) -> list[dict[str, Any]]:
     """Bach chorales (music21's corpus) as an 88-key binary piano roll in frames of ``frame_ql``
     quarter lengths (0.5: eighth notes; 1.0: quarter notes, closer to JSB), cut
@@ -133,7 +134,7 @@ def chorales_experiment(
     c = Comparison(
         fit_task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, batch),
         evaluator, extra, eval_key=k_eval, y_eval=y_test_all, metrics=metrics,
-        warm_on=(y_val_fit,),
+        warm_on=(y_val_fit,), ttt_fraction=ttt_fraction,
     )  # fmt: skip
     # paired on the bound (higher is better), as for the other tasks: pvmc - fivo = fivo_nll - pvmc_nll
     return compare_methods(methods, c, paired="heldout_nll", sign=-1.0,

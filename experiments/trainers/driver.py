@@ -54,7 +54,9 @@ class Comparison:
     (``smoothing``: with its state estimate), and ``metrics(method, params, log_Z, diagnostics)``
     gives the method's rows. The precompilation pool also runs the evaluator on ``model0`` and
     each array of ``warm_on`` (e.g. the validation and test sets), and the ``warmup`` calls.
-    ``extra`` columns go on every row.
+    ``extra`` columns go on every row. ``ttt_fraction``: the time to target is the first time a
+    held-out curve reaches this fraction of the best method's final improvement (declared per
+    experiment in the suite).
     """
 
     task: SequenceTask | PianoRollTask
@@ -73,6 +75,7 @@ class Comparison:
     metrics: Metrics | None = None
     warm_on: tuple[jax.Array, ...] = ()
     warmup: tuple[Callable[[], Any], ...] = ()
+    ttt_fraction: float = 0.95
 
 
 def check_methods(methods: list[str]) -> list[str]:
@@ -194,14 +197,19 @@ def _common_rows(method: str, res: TrainResult, extra: Mapping[str, Any]) -> lis
 
 
 def ttt_rows(
-    results: dict[str, TrainResult], extra: Mapping[str, Any], *, target: float | None = None
+    results: dict[str, TrainResult],
+    extra: Mapping[str, Any],
+    *,
+    target: float | None = None,
+    fraction: float = 0.95,
 ) -> list[Row]:
     """Time to target of each method.
 
     With ``target`` (an absolute validation score that ``config.target`` stopped training at):
     each method's own ``time_to_target_s``; a method that did not reach it within the step cap
     gets ``reached_target = 0``, no time row (never its wall time), and its ``best_val``. Without:
-    95% of the best final improvement of the held-out curves (:func:`ssmbench.train.time_to_target`).
+    ``fraction`` of the best final improvement of the held-out curves
+    (:func:`ssmbench.train.time_to_target`).
     """
     rows = []
     if target is not None:
@@ -218,7 +226,7 @@ def ttt_rows(
         for m, r in results.items()
         if r.evals
     }
-    times, target = time_to_target(curves, fraction=0.95)
+    times, target = time_to_target(curves, fraction=fraction)
     for m, t in times.items():
         rows.append({"metric": "reached_target", "value": float(math.isfinite(t)), "method": m, **extra})  # fmt: skip
         if math.isfinite(t):  # a method that never reached the target reports no time (see docs)
@@ -229,14 +237,23 @@ def ttt_rows(
 
 def _paired(rows: list[Row], metric: str, extra: Mapping[str, Any], *, sign: float = 1.0,
             of: str | None = None) -> list[Row]:  # fmt: skip
-    """``pvmc_minus_fivo``: the paired (same seed, data, initialisation) difference of ``metric``,
-    ``sign * (pvmc - fivo)`` (``sign = -1`` for a metric where lower is better), labelled ``of``."""
+    """PVMC against every other method of the run, paired (same seed, data, initialisation): the
+    difference ``sign * (pvmc - baseline)`` of ``metric`` (``sign = -1`` for a metric where lower
+    is better), labelled ``of``: metric ``pvmc_minus_baseline``, method ``pvmc-<baseline>``
+    (positive: PVMC is better). The FIVO row is also written as ``pvmc_minus_fivo`` (the name the
+    committed runs before issue #19 used)."""
     v = {r["method"]: r["value"] for r in rows if r["metric"] == metric}
-    if "pvmc" in v and "fivo" in v:
-        diff = v["pvmc"] - v["fivo"] if sign > 0 else v["fivo"] - v["pvmc"]
-        return [{"metric": "pvmc_minus_fivo", "value": diff, "method": "pvmc-fivo",
-                 "of": of or metric, **extra}]  # fmt: skip
-    return []
+    if "pvmc" not in v:
+        return []
+    out = []
+    for b, vb in v.items():
+        if b == "pvmc":
+            continue
+        diff = v["pvmc"] - vb if sign > 0 else vb - v["pvmc"]
+        names = ["pvmc_minus_baseline"] + (["pvmc_minus_fivo"] if b == "fivo" else [])
+        out += [{"metric": n, "value": diff, "method": f"pvmc-{b}", "of": of or metric, **extra}
+                for n in names]  # fmt: skip
+    return out
 
 
 def fit_methods(methods: list[str], c: Comparison) -> tuple[list[Row], dict[str, TrainResult]]:
@@ -268,5 +285,5 @@ def compare_methods(
     """The rows of one experiment: ``rows0``, every method's rows (:func:`fit_methods`), the time to
     target, and ``pvmc_minus_fivo`` of the metric ``paired`` (see :func:`_paired`)."""
     rows, results = fit_methods(methods, c)
-    rows = list(rows0) + rows + ttt_rows(results, c.extra)
+    rows = list(rows0) + rows + ttt_rows(results, c.extra, fraction=c.ttt_fraction)
     return rows + _paired(rows, paired, c.extra, sign=sign, of=paired_of)
