@@ -8,7 +8,8 @@
 # atomic) and the report is still written. Usage, from the repository root:
 #   scripts/accelerator-check.sh            # refuses to run on a CPU-only JAX
 #   ALLOW_CPU=1 QUICK=1 scripts/accelerator-check.sh   # the same commands, shrunk, on a CPU
-# Packages the machine lacks can travel as wheels in .whl/ (docs/device.md, "Wheels").
+# Packages the machine lacks (ott-jax, signax, flowjax, blackjax, dynamax on a bare CUDA image)
+# can travel as wheels in .whl/: they are installed into /tmp/ssmbench-site first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
