@@ -15,7 +15,7 @@ function                   resampling              value                  model 
                            weights W_a/q_a         corrected, not         2018: the gradient of the
                                                    renormalised)          mixture draw is dropped)
 ``dpf(..., "ot")``         entropic OT transport   biased for ε > 0       biased for ε > 0
-                           (ott-jax Sinkhorn)      (Corenflos et al.      (consistent as ε → 0,
+                           (log-domain Sinkhorn)   (Corenflos et al.      (consistent as ε → 0,
                                                    2021)                  N → ∞)
 =========================  ======================  =====================  ==========================
 
@@ -68,40 +68,62 @@ def soft_resample_transform(key, x_prev, logW, alpha: float):
 _OT_FLOOR = 1e-6  # the uniform share mixed into the OT source weights (see ot_resample_transform)
 
 
-def ot_resample_transform(
-    key, x_prev, logW, epsilon: float, iterations: int, threshold: float = 1e-3
-):
-    """Entropy-regularised optimal-transport resampling (Corenflos et al. 2021) with ott-jax's
-    Sinkhorn: the plan P between (x, W) and (x, 1/N) moves particle j to N sum_i P_ij x_i; the
-    weights become 1/N. Deterministic and differentiable by ott's implicit differentiation of the
-    Sinkhorn fixed point (checked against finite differences in the tests; ott's unrolled
-    alternative, ``implicit_diff=None``, was measured wrong by up to 8x the gradient's size);
-    biased for ``epsilon`` > 0. Sinkhorn stops at ``threshold`` (ott's marginal error) or after
-    ``iterations``. The source weights are normalised in log space and mixed with 1e-6 of the
-    uniform weights: a weight that underflows to 0 enters Sinkhorn as log 0 and made the
-    backward pass's linear solve non-finite (an exception on the SV task, not a divergence).
-    ``epsilon`` is relative to the mean squared distance between particles (ott's
-    ``relative_epsilon="mean"``)."""
+def sinkhorn_plan(
+    x: Float[Array, "N d"], log_a: Float[Array, " N"], epsilon: float, iterations: int
+) -> Float[Array, "N N"]:
+    """The entropic OT plan between (x, a) and (x, 1/N) for the squared Euclidean cost, by
+    ``iterations`` log-domain Sinkhorn updates in a ``lax.scan`` (differentiated by plain
+    autodiff through them, exact for the computed plan; it cannot raise). ``epsilon`` is relative
+    to the mean cost, as ott's ``relative_epsilon="mean"``. The last update is on the column
+    potential, so the columns sum to 1/N exactly and the rows to ``a`` up to the tolerance
+    reached. :func:`ott_plan` is the reference it is tested against."""
+    N = x.shape[0]
+    sq = jnp.sum(x * x, axis=-1)
+    cost = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0)
+    eps = epsilon * jnp.maximum(jnp.mean(cost), 1e-12)  # all particles equal: no division by 0
+    log_b = jnp.full((N,), -math.log(N), x.dtype)
+
+    def update(carry, _):
+        f, g = carry
+        f = eps * (log_a - jax.nn.logsumexp((g[None, :] - cost) / eps, axis=1))
+        g = eps * (log_b - jax.nn.logsumexp((f[:, None] - cost) / eps, axis=0))
+        return (f, g), None
+
+    zeros = jnp.zeros((N,), x.dtype)
+    (f, g), _ = jax.lax.scan(update, (zeros, zeros), None, length=iterations)
+    return jnp.exp((f[:, None] + g[None, :] - cost) / eps)
+
+
+def ott_plan(x, a, epsilon: float, iterations: int, threshold: float = 1e-3):
+    """The same plan by ott-jax's Sinkhorn (the reference for :func:`sinkhorn_plan`). Not used in
+    training: ott's implicit gradient raised a non-finite linear-solve error from inside the
+    backward pass on the LGSSM and SV tasks (an exception, not a recorded divergence), and its
+    unrolled gradient (``implicit_diff=None``) disagreed with finite differences."""
     from ott.geometry import pointcloud
     from ott.problems.linear import linear_problem
     from ott.solvers.linear import sinkhorn
 
-    del key
-    N = logW.shape[0]
-    # ott's Sinkhorn state uses the default float dtype (float64 under jax_enable_x64): solve in
-    # it, then cast the plan back to the particles' dtype
-    ft = jnp.zeros(()).dtype
-    xs = x_prev.astype(ft)
-    geom = pointcloud.PointCloud(xs, xs, epsilon=epsilon, relative_epsilon="mean")
-    # normalised in log space (exp(logW) alone can underflow), then mixed with 1e-6 of the uniform
-    # weights: Sinkhorn takes log(a), and a weight that underflows to 0 makes its gradient NaN
-    a = (1.0 - _OT_FLOOR) * jax.nn.softmax(logW.astype(ft)) + _OT_FLOOR / N
-    prob = linear_problem.LinearProblem(geom, a=a, b=jnp.full((N,), 1.0 / N, ft))
+    N = x.shape[0]
+    geom = pointcloud.PointCloud(x, x, epsilon=epsilon, relative_epsilon="mean")
+    prob = linear_problem.LinearProblem(geom, a=a, b=jnp.full((N,), 1.0 / N, x.dtype))
     # ott relies on implicit rank and dtype promotion, which our callers (and tests) may forbid
     with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
         solver = sinkhorn.Sinkhorn(max_iterations=iterations, threshold=threshold)
-        plan = solver(prob).matrix  # (N, N), rows sum to W
-    x_new = N * plan.T.astype(x_prev.dtype) @ x_prev
+        return solver(prob).matrix
+
+
+def ot_resample_transform(key, x_prev, logW, epsilon: float, iterations: int):
+    """Entropy-regularised optimal-transport resampling (Corenflos et al. 2021): the plan P
+    between (x, W) and (x, 1/N) (:func:`sinkhorn_plan`, ``iterations`` log-domain updates,
+    differentiated through them as Corenflos et al. do) moves particle j to N sum_i P_ij x_i;
+    the weights become 1/N. Deterministic and differentiable; biased for ``epsilon`` > 0. The
+    source weights are normalised in log space and mixed with 1e-6 of the uniform weights, so a
+    weight that underflows to 0 never enters Sinkhorn as log 0."""
+    del key
+    N = logW.shape[0]
+    a = (1.0 - _OT_FLOOR) * jax.nn.softmax(logW) + _OT_FLOOR / N
+    plan = sinkhorn_plan(x_prev, jnp.log(a), epsilon, iterations)
+    x_new = N * plan.T @ x_prev
     return x_new, jnp.full_like(logW, -math.log(N)), jnp.zeros((), logW.dtype)
 
 
