@@ -77,7 +77,12 @@ def test_comparison_table_from_a_run_table(tmp_path):
         ("lgssm", "vae", "gap", 0.1, 0),
         ("lgssm", "vae", "gap", 0.3, 1),
         ("lgssm", "pvmc", "gap", 0.2, 0),
-        ("lgssm", "pvmc-fivo", "pvmc_minus_fivo", 0.5, 0),
+        ("lgssm", "pvmc-fivo", "pvmc_minus_baseline", 0.5, 0),
+        ("lgssm", "pvmc-dpf-sg", "pvmc_minus_baseline", -0.25, 0),
+        ("lgssm", "fivo@conv", "gap", 0.4, 0),
+        ("speed", "fivo", "time_per_step", 0.02, 0),
+        ("speed", "fivo", "reached_target", 1.0, 0),
+        ("speed", "pvmc", "time_per_step", 0.01, 0),
         ("speed", "fivo/pvmc", "ratio_time_per_step", 2.0, 0),
     ]
     lines = ["experiment,method,metric,value,seed,T,N"]
@@ -86,8 +91,11 @@ def test_comparison_table_from_a_run_table(tmp_path):
     out = comparison_table(str(tmp_path))
     assert "| vae | 0.2 ± 0.141 (n=2) |" in out
     assert "| pvmc | 0.2 (n=1) |" in out  # one seed: no spread
-    assert "pvmc − fivo (paired, per seed): 0.5000" in out
-    assert "| 128 | 16 |" in out and "| 2 |" in out
+    assert "- pvmc − fivo (paired, per seed): 0.5000; mean 0.5000" in out
+    assert "- pvmc − dpf-sg (paired, per seed): -0.2500" in out
+    assert "| fivo@conv | 0.4 (n=1) |" in out  # ablations are listed after the library's methods
+    assert "| 128 | 16 | fivo | 0.02 | 1/1 | — | — | 2 | — |" in out
+    assert "| 128 | 16 | pvmc | 0.01 | — |" in out
 
 
 def test_command_line_usage(capsys):

@@ -74,6 +74,7 @@ _TABLE_METRICS = {
     "lgssm-long": ["gap", "heldout_ll", "smoothed_rmse", "heldout_bound", "time_per_step", "time_to_target", "steps"],
     "sv": ["heldout_smc", "true_bound", "heldout_bound", "phi", "sigma", "time_per_step", "time_to_target", "steps"],
     "lv": ["test_state_mse", "heldout_smc", "heldout_bound", "time_per_step", "time_to_target", "steps"],
+    "lv-paper": ["test_state_mse", "heldout_smc", "heldout_bound", "time_per_step", "time_to_target", "steps"],
     "chorales": ["heldout_nll", "heldout_bound", "time_per_step", "time_to_target", "steps"],
 }  # fmt: skip
 
@@ -90,7 +91,9 @@ def comparison_table(run_dir: str) -> str:
         if g.empty:
             continue
         stats = g.groupby(["method", "metric"])["value"].agg(["mean", "std", "count"])
-        methods = [m for m in METHODS if m in stats.index.get_level_values(0)]
+        present = set(stats.index.get_level_values(0))
+        # the library's methods in their order, then the same-proposal ablations (fivo@conv, ...)
+        methods = [m for m in METHODS if m in present] + sorted(present - set(METHODS))
         out.append(f"**{exp}** (mean ± std over seeds; n = seeds)\n")
         out.append("| method | " + " | ".join(metrics) + " |")
         out.append("|---" * (len(metrics) + 1) + "|")
@@ -104,29 +107,49 @@ def comparison_table(run_dir: str) -> str:
                 else:
                     cells.append("—")
             out.append(f"| {m} | " + " | ".join(cells) + " |")
-        pf = df[(df["experiment"] == exp) & (df["metric"] == "pvmc_minus_fivo")]["value"]
-        if len(pf):
+        pb = df[(df["experiment"] == exp) & (df["metric"] == "pvmc_minus_baseline")]
+        if pb.empty:  # runs before issue #19 have only the FIVO pairing
+            pb = df[(df["experiment"] == exp) & (df["metric"] == "pvmc_minus_fivo")]
+        if len(pb):
             out.append(
-                f"\npvmc − fivo (paired, per seed): {', '.join(f'{v:.4f}' for v in pf)}; "
-                f"mean {pf.mean():.4f}, std {pf.std():.4f}\n"
+                "\nPVMC − baseline of the held-out metric (paired by seed; positive: PVMC better):\n"
             )
+            for b, g in pb.groupby("method", sort=False):
+                v = g["value"]
+                sd = f", std {v.std():.4f}" if len(v) > 1 else ""
+                out.append(f"- {b.replace('pvmc-', 'pvmc − ', 1)} (paired, per seed): "
+                           f"{', '.join(f'{x:.4f}' for x in v)}; mean {v.mean():.4f}{sd}")  # fmt: skip
         out.append("")
-    sp = df[df["experiment"] == "speed"]
-    if not sp.empty:
-        out.append("**speed** (FIVO vs PVMC, LGSSM; seconds; ratio = FIVO / PVMC)\n")
-        out.append("| T | N | fivo s/step | pvmc s/step | pvmc-seq s/step | pvmc-assoc s/step | ratio s/step | fivo time to target | pvmc time to target | ratio time to target |")  # fmt: skip
-        out.append("|---" * 10 + "|")
-
-        def val(g, metric, method):
-            """The median of ``metric`` for ``method`` in the group ``g`` (— when absent)."""
-            v = g[(g["metric"] == metric) & (g["method"] == method)]["value"]
-            return f"{v.median():.4g}" if len(v) else "—"
-
-        for (T, N), g in sp.groupby(["T", "N"]):
-            out.append(
-                f"| {T} | {N} | {val(g, 'time_per_step', 'fivo')} | {val(g, 'time_per_step', 'pvmc')} | "
-                f"{val(g, 'time_per_step', 'pvmc-seq')} | {val(g, 'time_per_step', 'pvmc-assoc')} | "
-                f"{val(g, 'ratio_time_per_step', 'fivo/pvmc')} | {val(g, 'time_to_target', 'fivo')} | "
-                f"{val(g, 'time_to_target', 'pvmc')} | {val(g, 'ratio_time_to_target', 'fivo/pvmc')} |"
-            )
+    for exp in ("speed", "speed-long"):
+        out += _speed_table(df[df["experiment"] == exp], exp)
     return "\n".join(out)
+
+
+def _speed_table(sp: pd.DataFrame, exp: str) -> list[str]:
+    """Per (T, N, method): seconds per step, how many seeds reached the target, the time and
+    steps to it, and the ratios baseline / PVMC (medians over seeds)."""
+    if sp.empty:
+        return []
+    out = [f"**{exp}** (LGSSM; medians over seeds; ratios = baseline / PVMC, > 1: PVMC faster)\n",
+           "| T | N | method | s/step | reached target | time to target (s) | steps to target | ratio s/step | ratio time to target |",  # noqa: E501
+           "|---" * 9 + "|"]  # fmt: skip
+
+    def val(g, metric, method, how="median"):
+        """``how`` of ``metric`` for ``method`` in the group ``g`` (— when absent)."""
+        v = g[(g["metric"] == metric) & (g["method"] == method)]["value"]
+        if not len(v):
+            return "—"
+        return f"{int(v.sum())}/{len(v)}" if how == "count" else f"{v.median():.4g}"
+
+    for (T, N), g in sp.groupby(["T", "N"]):
+        names = [m for m in g["method"].unique() if "/" not in m and m != "all"]
+        for m in names:
+            r = f"{m}/pvmc"
+            out.append(
+                f"| {T} | {N} | {m} | {val(g, 'time_per_step', m)} | "
+                f"{val(g, 'reached_target', m, 'count')} | {val(g, 'time_to_target', m)} | "
+                f"{val(g, 'steps_to_target', m)} | {val(g, 'ratio_time_per_step', r)} | "
+                f"{val(g, 'ratio_time_to_target', r)} |"
+            )
+    out.append("")
+    return out

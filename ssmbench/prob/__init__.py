@@ -39,6 +39,7 @@ from .classic import (
     AbstractLotkaVolterra,
     LotkaVolterra,
     NeuralLotkaVolterra,
+    PaperNeuralLotkaVolterra,
     StochasticVolatility,
 )
 from .deep import SRNN, DeepMarkovModel, bernoulli_log_prob
@@ -84,6 +85,7 @@ __all__ = [
     "LotkaVolterra",
     "NeuralLotkaVolterra",
     "AbstractLotkaVolterra",
+    "PaperNeuralLotkaVolterra",
     "AbstractProposal",
     "AbstractParallelProposal",
     "BootstrapProposal",

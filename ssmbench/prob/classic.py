@@ -1,5 +1,5 @@
 """Classic nonlinear models: stochastic volatility and stochastic Lotka-Volterra (with a known or a
-learned drift).
+learned drift; in log-populations, our variant, or in populations, the PVMC paper's setting).
 
 (No ``from __future__ import annotations`` here: equinox reads ``AbstractVar`` annotations as
 objects.)
@@ -20,6 +20,7 @@ __all__ = [
     "LotkaVolterra",
     "NeuralLotkaVolterra",
     "AbstractLotkaVolterra",
+    "PaperNeuralLotkaVolterra",
 ]
 
 
@@ -169,3 +170,71 @@ class NeuralLotkaVolterra(AbstractLotkaVolterra):
     def transition_dist(self, x_prev, c):
         """N(x_{t-1} + MLP(x_{t-1}) dt, sigma^2 dt)."""
         return x_prev + self.drift(x_prev) * self.dt, jnp.exp(self.log_sigma) * math.sqrt(self.dt)
+
+
+class PaperNeuralLotkaVolterra(AbstractMarkovSSM):
+    """The PVMC paper's learned Lotka-Volterra model, on the populations ``u = (prey, predator)``.
+
+    Transition ``u_t ~ N(u_{t-1} + a(u_{t-1}) dt, diag(s(u_{t-1})^2 dt))`` with
+    ``s = exp(tanh(b(u_{t-1})))``, where ``a`` and ``b`` are swish MLPs ``2 -> hidden -> 2``
+    (``depth`` hidden layers). Emission: the paper's true observation law,
+    ``y_i ~ Poisson(5 sigmoid(v_i - 4))`` with ``v = (5 u_0, u_0 u_1)``, defined for any real ``u``
+    (a particle may step below zero). Initial law: the paper's prior is the point mass at
+    ``x0 = (2, 5)``; the Gaussian initial law the bounds need replaces it by
+    ``N(x0, x0_scale^2 I)`` with a small fixed ``x0_scale`` (neither is learned).
+    """
+
+    a: eqx.nn.MLP
+    b: eqx.nn.MLP
+    dt: float = eqx.field(static=True)
+    x0: tuple[float, float] = eqx.field(static=True)
+    x0_scale: float = eqx.field(static=True)
+
+    def __init__(self, hidden: int = 32, *, key, dt: float = 3 / 256,
+                 x0: tuple[float, float] = (2.0, 5.0), x0_scale: float = 0.05, depth: int = 1,
+                 dtype=None):  # fmt: skip
+        """Two swish MLPs with ``depth`` hidden layers of width ``hidden`` (the paper's
+        ``2 -> 32 -> 2`` is ``depth=1``); the fixed initial law ``N(x0, x0_scale^2 I)``."""
+        if x0_scale <= 0:
+            raise ValueError(f"x0_scale must be > 0, got {x0_scale}")
+        dtype = dtype or jnp.zeros(()).dtype
+        ka, kb = jax.random.split(key)
+        self.a = eqx.nn.MLP(2, 2, hidden, depth, jax.nn.silu, key=ka, dtype=dtype)
+        self.b = eqx.nn.MLP(2, 2, hidden, depth, jax.nn.silu, key=kb, dtype=dtype)
+        self.dt = float(dt)
+        self.x0 = (float(x0[0]), float(x0[1]))
+        self.x0_scale = float(x0_scale)
+
+    @property
+    def state_dim(self) -> int:
+        """2 (prey, predator populations)."""
+        return 2
+
+    @property
+    def obs_dim(self) -> int:
+        """2 (counts)."""
+        return 2
+
+    def initial_dist(self, c):
+        """N(x0, x0_scale^2 I), standing in for the paper's point mass at x0."""
+        dtype = self.dtype
+        return jnp.asarray(self.x0, dtype), jnp.full((2,), self.x0_scale, dtype)
+
+    def transition_dist(self, x_prev, c):
+        """N(u + a(u) dt, exp(tanh(b(u)))^2 dt)."""
+        scale = jnp.exp(jnp.tanh(self.b(x_prev))) * math.sqrt(self.dt)
+        return x_prev + self.a(x_prev) * self.dt, scale
+
+    def _log_rate(self, x: Float[Array, " 2"]) -> Float[Array, " 2"]:
+        """log(5 sigmoid(v - 4)), v = (5 u_0, u_0 u_1), computed stably."""
+        v = jnp.stack([5.0 * x[0], x[0] * x[1]])
+        return math.log(5.0) + jax.nn.log_sigmoid(v - 4.0)
+
+    def emission_log_prob(self, x, y, c):
+        """log prod_i Poisson(y_i; 5 sigmoid(v_i - 4))."""
+        log_rate = self._log_rate(x)
+        return jnp.sum(y * log_rate - jnp.exp(log_rate) - jax.scipy.special.gammaln(y + 1))
+
+    def emission_sample(self, key, x, c):
+        """Counts ``y_i ~ Poisson(5 sigmoid(v_i - 4))`` in the dtype of ``x``."""
+        return jax.random.poisson(key, jnp.exp(self._log_rate(x))).astype(x.dtype)

@@ -13,6 +13,9 @@ plus the true parameters. Sequences have ``T`` points, ``t = 0..T-1``.
   step of the Ito SDE per observation), Poisson counts ``y_t ~ Poisson(obs_scale * exp(x_t))``;
   the PVMC paper's rates alpha, beta, gamma, zeta = 6, 2, 6, 4, sigma = 0.15, dt = 3/256 (its
   observation model, fixed start and population-space steps are not the paper's: a variant).
+- :func:`lotka_volterra_paper_task`: the PVMC paper's own setting, populations stepped by one
+  Milstein step per observation from the fixed start (2, 5), counts
+  ``y_t,i ~ Poisson(5 / (1 + exp(4 - v_i)))`` with ``v = (5 u_0, u_0 u_1)``.
 
 The conventions (Cholesky factors, stationary SV start, Ito correction) are those of the models
 in ``ssmbench.prob``.
@@ -31,6 +34,7 @@ __all__ = [
     "lgssm_task",
     "stochastic_volatility_task",
     "lotka_volterra_task",
+    "lotka_volterra_paper_task",
 ]
 
 
@@ -189,3 +193,56 @@ def lotka_volterra_task(
     params = dict(alpha=alpha, beta=beta, gamma=gamma, zeta=zeta, sigma=sigma, dt=dt, u0=u0,
                   x0_scale=x0_scale, obs_scale=obs_scale)  # fmt: skip
     return _split("lotka_volterra", x, y, n_train, n_val, params)
+
+
+def lotka_volterra_paper_task(
+    T: int = 256,
+    *,
+    seed: int = 0,
+    n_train: int = 16,
+    n_val: int = 4,
+    n_test: int = 8,
+    alpha: float = 6.0,
+    beta: float = 2.0,
+    gamma: float = 6.0,
+    zeta: float = 4.0,
+    sigma: float = 0.15,
+    dt: float = 3 / 256,
+    u0: tuple[float, float] = (2.0, 5.0),
+) -> SequenceTask:
+    """The PVMC paper's Lotka-Volterra setting: states are the populations ``u = (prey, predator)``
+    themselves (not their logs), stepped by one Milstein step of ``du_i = drift_i(u) dt +
+    sigma u_i dW_i`` per observation,
+
+        u_t = u_{t-1} + drift(u_{t-1}) dt + u_{t-1} (sigma dW + sigma^2 (dW^2 - dt) / 2),
+
+    ``dW ~ N(0, dt)`` per component, drift ``((alpha - beta u_1) u_0, (zeta u_0 - gamma) u_1)``,
+    from the same fixed start ``u0`` for every sequence (observed at t = 0 too). Counts
+    ``y_t,i ~ Poisson(5 / (1 + exp(4 - v_i)))`` with ``v = (5 u_0, u_0 u_1)``. The authors simulate
+    257 points (``T = 257`` here) and split 100/50/100 sequences.
+
+    The noise factor ``1 + sigma dW + sigma^2 (dW^2 - dt) / 2`` is always positive (for
+    ``sigma^2 dt < 1``), so only a drift step could make a population non-positive; nothing is
+    clipped: a ValueError naming the seed is raised if that ever happens (it does not on seeds 0-4
+    at the defaults).
+    """
+    _check_sizes(T, n_train, n_val, n_test)
+    rng = np.random.default_rng(seed)
+    n = n_train + n_val + n_test
+    u = np.empty((n, T, 2))
+    u[:, 0] = np.asarray(u0, dtype=float)
+    for t in range(1, T):
+        p = u[:, t - 1]
+        drift = p * np.stack([alpha - beta * p[:, 1], zeta * p[:, 0] - gamma], axis=-1)
+        dw = np.sqrt(dt) * rng.standard_normal((n, 2))
+        u[:, t] = p + drift * dt + p * (sigma * dw + 0.5 * sigma**2 * (dw**2 - dt))
+        if not np.all(u[:, t] > 0):
+            raise ValueError(
+                f"lotka_volterra_paper_task(seed={seed}): a population became non-positive at "
+                f"t = {t}; use a smaller dt or another seed"
+            )
+    v = np.stack([5.0 * u[..., 0], u[..., 0] * u[..., 1]], axis=-1)
+    y = rng.poisson(5.0 / (1.0 + np.exp(4.0 - v))).astype(float)
+    params = dict(alpha=alpha, beta=beta, gamma=gamma, zeta=zeta, sigma=sigma, dt=dt, u0=u0,
+                  obs_max_rate=5.0, obs_offset=4.0, obs_prey_scale=5.0, variant="paper")  # fmt: skip
+    return _split("lotka_volterra_paper", u, y, n_train, n_val, params)
