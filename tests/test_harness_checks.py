@@ -296,3 +296,27 @@ def test_exponential_beats_polynomial_growth():
     assert v.status == REFUTED and "linear in log t" in v.message, v.message
     expo = [{"t": t, "seed": 0, "value": 1.05 * t - 8.0} for t in ts]
     assert evaluate(c, table(expo)).status == CONFIRMED
+
+
+def test_a_diverged_cell_is_inconclusive_unless_the_check_judges_its_finite_rows():
+    # three seeds, one cell each; cell of seed 1 diverged because *another* method's metric
+    # was non-finite (its row for method "x" is -inf), while the rows the check reads are finite
+    rows = []
+    for s, v in enumerate([0.10, 0.12, 0.11]):
+        status = "diverged" if s == 1 else "ok"
+        rows += [{"cell_id": f"s{s}", "seed": s, "method": "p", "value": v, "status": status},
+                 {"cell_id": f"s{s}", "seed": s, "method": "x", "metric": "other",
+                  "value": -math.inf if s == 1 else 1.0, "status": status}]  # fmt: skip
+    t = pd.DataFrame([{"experiment": "e", "metric": "m", **r} for r in rows])
+    c = dict(where={"method": "p"}, aggregate="mean", op=">=", value=0.0)
+    v = evaluate(chk(**c), t)
+    assert v.status == INCONCLUSIVE and "1 diverged cell(s) in selection" in v.message
+    v = evaluate(chk(**c, diverged_cells="judge-rows"), t)
+    assert v.status == CONFIRMED and "n = 3" in v.message, v.message
+    # the non-finite row itself still decides nothing, and an errored cell still blocks
+    v = evaluate(chk(where={"method": "x"}, metric="other", aggregate="mean", op=">=", value=0.0,
+                     diverged_cells="judge-rows"), t)  # fmt: skip
+    assert v.status == INCONCLUSIVE and "non-finite" in v.message
+    t.loc[t["seed"] == 2, "status"] = "error"
+    v = evaluate(chk(**c, diverged_cells="judge-rows"), t)
+    assert v.status == INCONCLUSIVE and "error cell" in v.message

@@ -68,7 +68,8 @@ def parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Che
         "ordering": (("selections", "order"), ("margin",)),
     }
     req, opt = per_kind[kind]
-    common_opt = ("aggregate", "name", "confidence", "exact", "scope", "ceiling", "floor")
+    common_opt = ("aggregate", "name", "confidence", "exact", "scope", "ceiling", "floor",
+                  "diverged_cells")  # fmt: skip
     ctx.keys(tbl, common_req + req, common_opt + ("se_metric", "saturation_metric") + opt)
     exp_name = ctx.typed(tbl, "experiment", str)
     if exp_name not in exps:
@@ -89,6 +90,9 @@ def parse_check(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Che
         se_metric=ctx.typed(tbl, "se_metric", str),
         saturation_metric=ctx.typed(tbl, "saturation_metric", str),
         margin=float(ctx.typed(tbl, "margin", float, 0.0)),
+        diverged_cells=ctx.choice(
+            tbl, "diverged_cells", ("inconclusive", "judge-rows"), "inconclusive"
+        ),  # fmt: skip
     )
     if not 0.5 <= c["confidence"] < 1.0:
         raise ctx.err("confidence", f"expected a number in [0.5, 1), got {c['confidence']}")

@@ -77,20 +77,31 @@ def _is_cell_col(df: pd.DataFrame, col: str) -> bool:
     return bool((df.groupby("cell_id")[col].nunique(dropna=False) <= 1).all())
 
 
-def select(table: pd.DataFrame, experiment: str, metric: str, sel: dict[str, Any]) -> pd.DataFrame:
+def select(
+    table: pd.DataFrame,
+    experiment: str,
+    metric: str,
+    sel: dict[str, Any],
+    *,
+    diverged: str = "inconclusive",
+) -> pd.DataFrame:
     """Rows of ``metric`` in ``experiment`` matching ``sel``; :class:`Inconclusive` (with the
     reason) if a cell it needs errored, diverged or did not report the metric, if no cell of the
     experiment reports the metric at all, or if a value is not finite.
 
     Cell-level problems are detected on the cells that match the cell-level part of the selection
-    (parameters and seed).
+    (parameters and seed). ``diverged = "judge-rows"`` (a check's ``diverged_cells``) lets a
+    diverged cell through when the rows selected from it are finite: for a cell whose rows are
+    several independent runs (the trainers' methods), one run's non-finite metric then no longer
+    hides the others'; an errored cell, or a non-finite selected value, still decides nothing.
     """
     exp = table[table["experiment"] == experiment]
     if exp.empty:
         raise Inconclusive(f"no cells of experiment '{experiment}' in the table")
     cell_keys = {k: v for k, v in sel.items() if k in exp.columns and _is_cell_col(exp, k)}
     cells = exp[_match(exp, cell_keys)]
-    bad = cells[cells["status"] != "ok"].drop_duplicates("cell_id")
+    ok = ("ok", "diverged") if diverged == "judge-rows" else ("ok",)
+    bad = cells[~cells["status"].isin(ok)].drop_duplicates("cell_id")
     if len(bad):
         kinds = ", ".join(f"{n} {s}" for s, n in bad["status"].value_counts().items())
         raise Inconclusive(f"{kinds} cell(s) in selection ({describe(sel)})")

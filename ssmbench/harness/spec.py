@@ -74,6 +74,7 @@ class Check:
     each: list[str] = field(default_factory=list)  # threshold: judge every entry of these columns
     require: str = "all"  # with `each`: every entry must hold ("all") or some entry ("any")
     outside: bool = False  # threshold with `interval`: the claim is that x lies outside it
+    diverged_cells: str = "inconclusive"  # or "judge-rows": a diverged cell's finite rows count
     beats_logx: bool = False  # exact slope on a linear axis: the fit linear in x must have a
     # smaller residual than the fit linear in log x (exponential, not polynomial, growth)
 
