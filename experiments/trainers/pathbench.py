@@ -1,7 +1,7 @@
 """An interleaved benchmark of the two PVMC paths (sequential and associative scan): the loss and
 gradient of each, compiled once, then timed in alternation (7 repeats) at T = 128 and N = 16, 64.
 
-``python -m experiments.trainers.pathbench`` (its output on the CPU box: ``results/trainers/pathbench.txt``).
+``python -m experiments.trainers.pathbench`` (its output on the CPU box: ``results/trainers/previous/pathbench.txt``).
 """
 
 from __future__ import annotations

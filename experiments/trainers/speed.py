@@ -51,7 +51,8 @@ def speed_experiment(
     (method ``<baseline>/pvmc``; the latter only when both reached the target). ``min_obs``
     raises the batch to at least ``ceil(min_obs / T)`` sequences, so that short cells have
     enough data for the learned parameters to come within the target of the true ones (a
-    single T = 128 sequence does not: measured, no method within 0.1 nats/step in 400 steps)."""
+    single T = 128 sequence does not: measured, no method within 0.1 nats/step in 400 steps);
+    the number of training sequences is the column ``n_sequences``."""
     methods = check_methods(methods)
     if "pvmc" not in methods:
         raise ValueError(f"speed_experiment: methods must include 'pvmc', got {methods}")
@@ -59,7 +60,7 @@ def speed_experiment(
     task = lgssm_task(T, seed=seed, n_train=batch, n_val=1, n_test=2)
     k_model, k_fit = jax.random.split(jax.random.PRNGKey(seed))
     model0 = init_lgssm(k_model, task.state_dim, task.obs_dim)
-    extra = {**task_extra("lgssm"), "pvmc_path": pvmc_path(), "batch": batch}
+    extra = {**task_extra("lgssm"), "pvmc_path": pvmc_path(), "n_sequences": batch}
     target = None
     if target_gap is not None:
         y_val = jnp.asarray(task.y_val, DTYPE)
