@@ -8,6 +8,7 @@
 # atomic) and the report is still written. Usage, from the repository root:
 #   scripts/accelerator-check.sh            # refuses to run on a CPU-only JAX
 #   ALLOW_CPU=1 QUICK=1 scripts/accelerator-check.sh   # the same commands, shrunk, on a CPU
+#     (into /tmp/accelerator-check unless OUT_ROOT is set; committed folders are never replaced)
 # Packages the machine lacks (ott-jax, signax, flowjax, blackjax, dynamax on a bare CUDA image)
 # can travel as wheels in .whl/: they are installed into /tmp/ssmbench-site first.
 set -uo pipefail
@@ -24,11 +25,16 @@ if [ "$backend" = cpu ] && [ -z "${ALLOW_CPU:-}" ]; then
   echo "accelerator-check: JAX sees no accelerator (backend cpu); set ALLOW_CPU=1 to run anyway" >&2
   exit 3
 fi
-root=${OUT_ROOT:-results}
+# on a CPU (ALLOW_CPU) the default is a scratch folder: results/throughput-cpu is a committed run
+if [ "$backend" = cpu ]; then root=${OUT_ROOT:-/tmp/accelerator-check}; else root=${OUT_ROOT:-results}; fi
 quick=${QUICK:+--quick}
 "$PY" -c 'import jax; print("devices:", jax.devices())'
 run() {  # run <seconds> <suite> <experiments> <out>
   local t=$1 suite=$2 only=$3 out=$4
+  if [ -n "$(git ls-files "$out" 2>/dev/null | head -1)" ]; then
+    echo "accelerator-check: $out holds committed files; refusing to overwrite it" >&2
+    return 1
+  fi
   rm -rf "$out"
   timeout -s INT "$t" "$PY" -m ssmbench run "$suite" --only "$only" --seeds 0 --out "$out" \
     --no-progress $quick
