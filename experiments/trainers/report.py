@@ -48,11 +48,17 @@ def plot_curves(run_dir: str, out_dir: str | None = None) -> list[str]:
         groups = g.groupby(point_cols) if point_cols else [((), g)]
         for point, gp in groups:
             point = point if isinstance(point, tuple) else (point,)
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for i, (method, gm) in enumerate(gp.groupby("method")):
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            # up to 13 methods: 20 distinct colours, PVMC drawn last and thicker
+            methods = sorted(gp["method"].unique(), key=lambda m: (m == "pvmc", m))
+            cmap = plt.get_cmap("tab20")
+            for i, method in enumerate(methods):
+                gm = gp[gp["method"] == method]
+                pv = method == "pvmc"
                 for j, (_, gs) in enumerate(gm.groupby("seed")):
                     gs = gs.sort_values("train_s")
-                    ax.plot(gs["train_s"], gs["value"].astype(float), color=f"C{i}", alpha=0.8,
+                    ax.plot(gs["train_s"], gs["value"].astype(float), alpha=0.9 if pv else 0.7,
+                            color="black" if pv else cmap(i % 20), lw=2.0 if pv else 1.0,
                             marker=".", label=method if j == 0 else None)  # fmt: skip
             ax.set_xscale("symlog", linthresh=0.1)
             ax.set_xlabel("training wall time (s, compile and evaluation excluded)")
