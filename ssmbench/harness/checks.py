@@ -74,6 +74,11 @@ def evaluate(check: Check, table: pd.DataFrame) -> Verdict:
         return Verdict(check, INCONCLUSIVE, str(e))
 
 
+def _select(c: Check, table: pd.DataFrame, metric: str, sel: dict[str, Any]) -> pd.DataFrame:
+    """:func:`select` of ``metric`` for the check's experiment, with its ``diverged_cells`` rule."""
+    return select(table, c.experiment, metric, sel, diverged=c.diverged_cells)
+
+
 def _combine(statuses: list[str]) -> str:
     """All parts CONFIRMED: CONFIRMED; any REFUTED: REFUTED; otherwise INCONCLUSIVE."""
     if all(s == CONFIRMED for s in statuses):
@@ -106,11 +111,8 @@ def _saturation(c: Check, values: np.ndarray, table: pd.DataFrame, sels: list[di
     if c.saturation_metric:
         name = c.saturation_metric
         has = table[(table["experiment"] == c.experiment) & (table["metric"] == name)]
-        parts = [
-            select(table, c.experiment, name, diverged=c.diverged_cells, sel={k: v for k, v in s.items()
-                                               if k in has.columns and has[k].notna().any()})
-            for s in sels
-        ]  # fmt: skip
+        cols = [k for k in has.columns if has[k].notna().any()]
+        parts = [_select(c, table, name, {k: v for k, v in s.items() if k in cols}) for s in sels]
         values = pd.concat(parts)["value"].to_numpy(float)
     if c.ceiling is not None and np.all(values >= c.ceiling):
         raise Inconclusive(
@@ -135,7 +137,7 @@ def _identical(c: Check, values: np.ndarray) -> None:
 
 def _se_per_seed(c: Check, table: pd.DataFrame, sel: dict[str, Any]) -> dict[int, float]:
     """The cells' own standard errors of the metric (``se_metric``), one per seed."""
-    rows = select(table, c.experiment, c.se_metric, sel, diverged=c.diverged_cells)
+    rows = _select(c, table, c.se_metric, sel)
     if rows.groupby("seed").size().max() > 1:
         raise Inconclusive(
             f"se_metric '{c.se_metric}' needs one row per seed in ({describe(sel)}), got more"
@@ -153,7 +155,7 @@ def _too_few(c: Check, n: int, what: str) -> Inconclusive:
 
 def _threshold(c: Check, table: pd.DataFrame) -> Verdict:
     """``aggregate(metric) op value`` (or within ``interval``), per entry of ``each`` if given."""
-    rows = select(table, c.experiment, c.metric, c.where, diverged=c.diverged_cells)
+    rows = _select(c, table, c.metric, c.where)
     vals = rows["value"].astype(float).to_numpy()
     _saturation(c, vals, table, [c.where])
     if not c.exact and c.value is not None and np.all(vals == c.value):
@@ -253,7 +255,7 @@ class _Side:
 
 def _side(c: Check, table: pd.DataFrame, sel: dict[str, Any]) -> _Side:
     """Select ``sel``'s rows of the check's metric and reduce them per seed."""
-    rows = select(table, c.experiment, c.metric, sel, diverged=c.diverged_cells)
+    rows = _select(c, table, c.metric, sel)
     return _Side(sel, rows, per_seed(rows, c.aggregate))
 
 
@@ -311,7 +313,7 @@ def _xy(c: Check, rows: pd.DataFrame, how: str) -> tuple[np.ndarray, np.ndarray]
 
 def _slope(c: Check, table: pd.DataFrame) -> Verdict:
     """The fitted slope of the metric against ``axis`` lies within ``interval``."""
-    rows = select(table, c.experiment, c.metric, c.where, diverged=c.diverged_cells)
+    rows = _select(c, table, c.metric, c.where)
     if c.axis not in rows.columns:
         raise Inconclusive(f"axis '{c.axis}' is not a column of the table")
     vals = rows["value"].to_numpy(float)
@@ -332,11 +334,7 @@ def _slope(c: Check, table: pd.DataFrame) -> Verdict:
         est, basis = seed_slopes(per), f"mean of {len(per)} per-seed slopes"
     elif c.se_metric:
         x, y = _xy(c, rows, how)
-        se = (
-            select(table, c.experiment, c.se_metric, c.where, diverged=c.diverged_cells)
-            .groupby(c.axis)["value"]
-            .mean()
-        )
+        se = _select(c, table, c.se_metric, c.where).groupby(c.axis)["value"].mean()
         se = se.to_numpy(float) / (np.exp(y) if c.logy else 1.0)  # delta method on log y
         est = propagated_slope(x, se, regression_slope(x, y).value, len(x))
         basis = f"1 seed; points' own {c.se_metric} propagated"
