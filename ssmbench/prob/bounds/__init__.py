@@ -18,7 +18,7 @@ See docs/bounds.md for the equations, the normalisation of PVMC and the stopped-
 from __future__ import annotations
 
 from .dpf import dpf, dpf_marginal
-from .elbo import elbo, iwae
+from .elbo import elbo, iwae, sample_trajectories
 from .pvmc import log_matmul, log_matmul_auto, log_matmul_exact, log_matprod, pvmc, pvmc_batch
 from .smc import multinomial_resample, smc, systematic_resample
 
@@ -27,6 +27,7 @@ __all__ = [
     "dpf_marginal",
     "elbo",
     "iwae",
+    "sample_trajectories",
     "smc",
     "pvmc",
     "pvmc_batch",

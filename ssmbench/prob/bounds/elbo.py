@@ -16,7 +16,7 @@ from ._common import draw as _draw
 from ._common import ess as _ess
 from ._common import time_slice as _slice
 
-__all__ = ["elbo", "iwae"]
+__all__ = ["elbo", "iwae", "sample_trajectories"]
 
 
 def _trajectory(
@@ -45,6 +45,15 @@ def _trajectories(key, model, proposal, y, num_particles, stick_the_landing):
     a = proposal.features(model, y)
     keys = jax.random.split(key, num_particles)
     return jax.vmap(lambda k: _trajectory(k, model, proposal, y, c, a, stick_the_landing))(keys)
+
+
+def sample_trajectories(
+    key: Array, model: AbstractSSM, proposal: AbstractProposal, y: Float[Array, "T dy"], n: int
+) -> Float[Array, "n T dx"]:
+    """``n`` independent trajectories ``x_{0:T-1} ~ q(. | y)`` from a sequential proposal (e.g. a
+    DKF/VAE posterior, for forecasting from its last state)."""
+    _check(model, y, n)
+    return _trajectories(key, model, proposal, y, n, False)[0]
 
 
 def elbo(
