@@ -180,9 +180,10 @@ def cost_experiment(
 
         cases = {"lowrank": (low, (ks[3], k, K))}
         if dense:
-            dense_fn = lambda key, k, K, dyn=dyn, q=q, q0=q0, m0=m0: _dense_filter(
-                key, dyn, q, m0, q0, k, K, num_samples
-            )  # noqa: E731,E501
+
+            def dense_fn(key, k, K, dyn=dyn, q=q, q0=q0, m0=m0):
+                return _dense_filter(key, dyn, q, m0, q0, k, K, num_samples)
+
             cases["dense"] = (dense_fn, (ks[3], k, K))
         timings = time_many(cases, repeats=repeats, warmup=1)
         for name, tm in timings.items():

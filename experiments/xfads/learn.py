@@ -9,7 +9,7 @@ batch, step cap and early-stopping rule; only the inference network and objectiv
 - ``dkf``: the ELBO with a backward-GRU structured posterior q(z_t | z_{t-1}, y_{t:T})
   (``vae`` of :mod:`ssmbench.prob.methods`, a DKF/DMM-style VAE).
 
-The encoders have the same hidden width, and the Monte Carlo sample count ``num_samples`` is the
+The encoders have the same hidden width and start at the prior (:func:`start_at_prior`), and the Monte Carlo sample count ``num_samples`` is the
 XFADS predict-step S and the DKF's number of ELBO trajectories.
 
 Metrics (held-out trials): ``forecast_r2`` (encode the first ``context`` bins, run the learned
@@ -40,7 +40,7 @@ from ssmbench.prob.xfads import XfadsEncoder, XfadsSSM, make_xfads_loss, xfads_b
 from ssmbench.tasks.neural_latents import poisson_spiral_trials, van_der_pol_trials
 from ssmbench.train import TrainConfig, train
 
-__all__ = ["latent_experiment", "METHODS", "forecast_eta"]
+__all__ = ["latent_experiment", "METHODS", "forecast_eta", "start_at_prior"]
 
 METHODS = ("xfads", "xfads-diag", "dkf")
 DTYPE = jnp.float32
@@ -73,6 +73,26 @@ def forecast_eta(method: str, key, model: XfadsSSM, net, y_ctx, horizon: int, nu
         _, ahead = xfads_forecast(key, model, net, y_ctx, horizon, num_samples, num_paths,
                                   structure=structure)  # fmt: skip
     return ahead @ model.C.T + model.d[None, :]
+
+
+def start_at_prior(method: str, net, model: XfadsSSM):
+    """The inference network with its output layer set so that its posterior starts at the prior:
+    XFADS's pseudo-observations are zero (k = K = 0), and the DKF's residual proposal is the prior
+    transition mean with the prior's transition sd. The same rule for every method. (With the
+    default initialisation the DKF's proposal drifts by its per-step offsets to |z| ~ 80 over 100
+    bins, and the Poisson rates overflow float32 at step 0: the first full run, results/xfads.)"""
+    if method == "dkf":
+        last = net.mlp.layers[-1]
+        L = model.state_dim
+        sd = float(jnp.exp(0.5 * model.log_q[0]))
+        raw = math.log(math.expm1(sd - net.min_scale))  # softplus(raw) + min_scale = sd
+        bias = jnp.concatenate([jnp.zeros(L, last.bias.dtype), jnp.full(L, raw, last.bias.dtype)])
+        net = eqx.tree_at(lambda n: n.mlp.layers[-1].weight, net, jnp.zeros_like(last.weight))
+        return eqx.tree_at(lambda n: n.mlp.layers[-1].bias, net, bias)
+    zero = lambda a: jnp.zeros_like(a)  # noqa: E731
+    net = eqx.tree_at(lambda n: (n.local.layers[-1].weight, n.local.layers[-1].bias), net,
+                      (zero(net.local.layers[-1].weight), zero(net.local.layers[-1].bias)))  # fmt: skip
+    return eqx.tree_at(lambda n: (n.head.weight, n.head.bias), net, (zero(net.head.weight), zero(net.head.bias)))  # fmt: skip
 
 
 def _r2(pred: np.ndarray, true: np.ndarray) -> float:
@@ -152,12 +172,15 @@ def latent_experiment(
                 num_samples, structure="diagonal" if method == "xfads-diag" else "lowrank"
             )
 
+        net = start_at_prior(method, net, model0)
+
         @eqx.filter_jit
         def forecast_all(params, key, y_ctx, method=method):
             keys = jax.random.split(key, y_ctx.shape[0])
-            f = lambda k, yy: forecast_eta(
-                method, k, params[0], params[1], yy, horizon, num_samples
-            )  # noqa: E731
+
+            def f(k, yy):
+                return forecast_eta(method, k, params[0], params[1], yy, horizon, num_samples)
+
             return jax.vmap(f)(keys, y_ctx)
 
         def eval_fn(params, key):

@@ -49,14 +49,17 @@ class XfadsSSM(AbstractMarkovSSM):
 
     def __init__(self, state_dim: int, obs_dim: int, hidden: int = 64, *, key: Array,
                  emission: str = "gaussian", dtype=None):  # fmt: skip
-        """A residual one-hidden-layer tanh MLP for the dynamics (last layer scaled by 0.1),
+        """A residual one-hidden-layer tanh MLP for the dynamics (last layer and its bias scaled by
+        0.1, so m_theta starts near the identity),
         q = 0.01, q0 = 1 and a random readout with unit-norm rows."""
         if emission not in EMISSIONS:
             raise ValueError(f"emission must be one of {EMISSIONS}, got {emission!r}")
         dtype = dtype or jnp.zeros(()).dtype
         k1, k2 = jax.random.split(key)
         mlp = eqx.nn.MLP(state_dim, state_dim, hidden, 1, jax.nn.tanh, key=k1, dtype=dtype)
-        self.mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, 0.1 * mlp.layers[-1].weight)
+        last = mlp.layers[-1]
+        self.mlp = eqx.tree_at(lambda m: (m.layers[-1].weight, m.layers[-1].bias), mlp,
+                               (0.1 * last.weight, 0.1 * last.bias))  # fmt: skip
         self.log_q = jnp.full(state_dim, math.log(0.01), dtype)
         self.m0 = jnp.zeros(state_dim, dtype)
         self.log_q0 = jnp.zeros(state_dim, dtype)
