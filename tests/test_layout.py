@@ -41,6 +41,7 @@ LAYERS = {
     "tasks": 3,
     "train": 3,
     "harness": 4,
+    "sbi": 4,  # simulation-based inference: trains its flows through ssmbench.train
     "__init__": 5,
     "__main__": 5,
 }
