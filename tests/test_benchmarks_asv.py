@@ -25,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 
 
-def _load_bench():
+def _load_bench(name: str = "bench_throughput"):
     sys.path.insert(0, str(BENCH))
     try:
-        import benchmarks.bench_throughput as b  # the asv package, not this repo's tests
+        # the asv package, not this repo's tests
+        b = importlib.import_module(f"benchmarks.{name}")
     finally:
         sys.path.remove(str(BENCH))
     return b
@@ -70,6 +71,14 @@ def test_benchmarks_run_at_a_tiny_size():
     tps = tr.track_tokens_per_s("s4d", 32)
     assert math.isfinite(tps) and tps > 0 and b.TrackAuto.track_tokens_per_s.unit == "tokens/s"
     assert tr.track_xla_bytes("s4d", 32) > 0
+
+
+def test_xfads_benchmark_runs_at_a_tiny_size():
+    b = _load_bench("bench_xfads")
+    for impl in b.IMPLS:
+        bench = b.TimeXfadsFilter()
+        bench.setup(impl, 8)
+        bench.time_filter(impl, 8)
 
 
 @pytest.mark.skipif(

@@ -109,7 +109,9 @@ def oracle_experiment(
         @jax.jit
         def step(p, state):
             val, g = jax.value_and_grad(obj)(p)
-            upd, state = opt.update(g, state, p)
+            # optax mixes Python floats with its int32 step count, which strict promotion refuses
+            with jax.numpy_dtype_promotion("standard"):
+                upd, state = opt.update(g, state, p)
             return optax.apply_updates(p, upd), state, val
 
         for _ in range(opt_steps):
