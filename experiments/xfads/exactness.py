@@ -24,22 +24,16 @@ import jax.numpy as jnp
 import optax
 
 from ssmbench.prob import LGSSM, kalman_filter
-from ssmbench.prob.xfads import dense_update, lowrank_dense_cov, predict_from_samples, xfads_filter
+from ssmbench.prob.xfads import (
+    dense_update,
+    gaussian_expected_log_prob,
+    lowrank_dense_cov,
+    predict_from_samples,
+    xfads_filter,
+)
 from ssmbench.timing import fit_loglog, time_many
 
-__all__ = ["oracle_experiment", "cost_experiment", "gauss_expected_log_lik"]
-
-
-def gauss_expected_log_lik(r):
-    """E log N(y; eta, diag r) for eta ~ N(mu, diag var), NaN entries of y missing."""
-
-    def ell(yt, mu, var):
-        obs = jnp.isfinite(yt)
-        y0 = jnp.where(obs, yt, 0.0)
-        t = -0.5 * (math.log(2 * math.pi) + jnp.log(r) + ((y0 - mu) ** 2 + var) / r)
-        return jnp.sum(jnp.where(obs, t, 0.0))
-
-    return ell
+__all__ = ["oracle_experiment", "cost_experiment", "cost_cases"]
 
 
 def _random_lgssm(key, L: int, dy: int, T: int):
@@ -77,7 +71,8 @@ def oracle_experiment(
         k = (y / r[None]) @ C
         K = jnp.broadcast_to((C / jnp.sqrt(r)[:, None]).T, (T, state_dim, obs_dim))
         dyn = lambda z: A @ z  # noqa: E731
-        ell = gauss_expected_log_lik(r)
+        log_r = jnp.log(r)
+        ell = lambda yt, mu, var: gaussian_expected_log_prob(yt, mu, var, log_r)  # noqa: E731
 
         def run(key, k, K, **kw):
             return xfads_filter(key, dyn, q, m0, q0, k, K, y, C, jnp.zeros(obs_dim), ell, **kw)
@@ -148,6 +143,42 @@ def _dense_filter(key, dyn, q, m0, q0, k, K, S: int):
     return kl0 + jnp.sum(kls)
 
 
+def cost_cases(
+    key: jax.Array,
+    L: int,
+    *,
+    rank: int = 4,
+    num_samples: int = 5,
+    T: int = 16,
+    obs_dim: int = 8,
+    dense: bool = True,
+) -> dict[str, tuple[Any, tuple]]:
+    """The timed programs at state dimension ``L``: ``{"lowrank": (fn, args), "dense": ...}``,
+    each a T-step filter with random pseudo-observations of rank ``rank`` and an MLP's dynamics
+    (the emission term is zero: the update's cost only). Shared with the asv benchmark."""
+    ks = jax.random.split(key, 4)
+    dyn = _dynamics(ks[0], L)
+    q, q0, m0 = jnp.full(L, 0.01, jnp.float32), jnp.ones(L, jnp.float32), jnp.zeros(L, jnp.float32)
+    k = jax.random.normal(ks[1], (T, L), jnp.float32)
+    K = jax.random.normal(ks[2], (T, L, rank), jnp.float32) / math.sqrt(L)
+    C, d = jnp.zeros((obs_dim, L), jnp.float32), jnp.zeros(obs_dim, jnp.float32)
+    y = jnp.zeros((T, obs_dim), jnp.float32)
+
+    def ell(yt, mu, var):
+        return jnp.sum(mu) * 0.0
+
+    def low(key, k, K):
+        return xfads_filter(key, dyn, q, m0, q0, k, K, y, C, d, ell, num_samples=num_samples)[0]
+
+    def dense_fn(key, k, K):
+        return _dense_filter(key, dyn, q, m0, q0, k, K, num_samples)
+
+    cases = {"lowrank": (low, (ks[3], k, K))}
+    if dense:
+        cases["dense"] = (dense_fn, (ks[3], k, K))
+    return cases
+
+
 def cost_experiment(
     *,
     seed: int,
@@ -163,30 +194,9 @@ def cost_experiment(
     """Time per filter step against L, low-rank vs dense (float32; module docstring)."""
     rows: list[dict[str, Any]] = []
     t_low, t_dense = [], []
-    ell = lambda yt, mu, var: jnp.sum(mu) * 0.0  # noqa: E731 - the update's cost only
     for L in state_dims:
-        ks = jax.random.split(jax.random.PRNGKey(seed + L), 4)
-        dyn = _dynamics(ks[0], L)
-        q, q0, m0 = (
-            jnp.full(L, 0.01, jnp.float32),
-            jnp.ones(L, jnp.float32),
-            jnp.zeros(L, jnp.float32),
-        )
-        k = jax.random.normal(ks[1], (T, L), jnp.float32)
-        K = jax.random.normal(ks[2], (T, L, rank), jnp.float32) / math.sqrt(L)
-        C, d = jnp.zeros((obs_dim, L), jnp.float32), jnp.zeros(obs_dim, jnp.float32)
-        y = jnp.zeros((T, obs_dim), jnp.float32)
-
-        def low(key, k, K, dyn=dyn, q=q, q0=q0, m0=m0, C=C, d=d, y=y):
-            return xfads_filter(key, dyn, q, m0, q0, k, K, y, C, d, ell, num_samples=num_samples)[0]
-
-        cases = {"lowrank": (low, (ks[3], k, K))}
-        if dense:
-
-            def dense_fn(key, k, K, dyn=dyn, q=q, q0=q0, m0=m0):
-                return _dense_filter(key, dyn, q, m0, q0, k, K, num_samples)
-
-            cases["dense"] = (dense_fn, (ks[3], k, K))
+        cases = cost_cases(jax.random.PRNGKey(seed + L), L, rank=rank, num_samples=num_samples,
+                           T=T, obs_dim=obs_dim, dense=dense)  # fmt: skip
         timings = time_many(cases, repeats=repeats, warmup=1)
         for name, tm in timings.items():
             per_step = tm.median_s / T

@@ -36,7 +36,14 @@ from jax.scipy.special import gammaln
 
 from ssmbench.prob.bounds import sample_trajectories
 from ssmbench.prob.methods import make_loss, make_proposal, smc_eval_per_step
-from ssmbench.prob.xfads import XfadsEncoder, XfadsSSM, make_xfads_loss, xfads_bound, xfads_forecast
+from ssmbench.prob.xfads import (
+    XfadsEncoder,
+    XfadsSSM,
+    make_xfads_loss,
+    mean_path_ahead,
+    xfads_bound,
+    xfads_forecast,
+)
 from ssmbench.tasks.neural_latents import poisson_spiral_trials, van_der_pol_trials
 from ssmbench.train import TrainConfig, train
 
@@ -61,13 +68,7 @@ def forecast_eta(method: str, key, model: XfadsSSM, net, y_ctx, horizon: int, nu
     if method == "dkf":
         k1, k2 = jax.random.split(key)
         z = sample_trajectories(k1, model, net, y_ctx, num_paths)[:, -1]
-        sd = jnp.exp(0.5 * model.log_q)
-
-        def step(z, kk):
-            z = jax.vmap(model.dynamics)(z) + sd[None, :] * jax.random.normal(kk, z.shape, z.dtype)
-            return z, jnp.mean(z, 0)
-
-        _, ahead = jax.lax.scan(step, z, jax.random.split(k2, horizon))
+        ahead = mean_path_ahead(k2, model, z, horizon)
     else:
         structure = "diagonal" if method == "xfads-diag" else "lowrank"
         _, ahead = xfads_forecast(key, model, net, y_ctx, horizon, num_samples, num_paths,
@@ -210,7 +211,6 @@ def latent_experiment(
             rows.append({"metric": "curve_val_r2", "value": float(e["val"]), "method": method,
                          "step": int(e["step"]), "train_s": float(e["wall_s"])})  # fmt: skip
         if method == methods[0]:
-            ex = np.asarray(pred[0])
             for t in range(horizon):
                 for j in range(min(3, dy)):
                     rows.append({"metric": "forecast_example_true", "value": float(eta_te[0, context + t, j]),

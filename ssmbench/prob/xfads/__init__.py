@@ -26,8 +26,21 @@ from .lowrank import (
     predict_from_samples,
     sigma_points,
 )
-from .model import EMISSIONS, AbstractXfadsEncoder, XfadsEncoder, XfadsSSM, missing_mask
-from .objective import make_xfads_loss, xfads_bound, xfads_forecast, xfads_posterior_sample
+from .model import (
+    EMISSIONS,
+    AbstractXfadsEncoder,
+    XfadsEncoder,
+    XfadsSSM,
+    gaussian_expected_log_prob,
+    missing_mask,
+)
+from .objective import (
+    make_xfads_loss,
+    mean_path_ahead,
+    xfads_bound,
+    xfads_forecast,
+    xfads_posterior_sample,
+)
 from .smoother import PREDICTS, STRUCTURES, xfads_filter
 
 __all__ = [
@@ -54,4 +67,6 @@ __all__ = [
     "make_xfads_loss",
     "xfads_forecast",
     "xfads_posterior_sample",
+    "mean_path_ahead",
+    "gaussian_expected_log_prob",
 ]

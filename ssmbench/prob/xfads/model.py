@@ -24,7 +24,14 @@ from jaxtyping import Array, Float
 from .._base import AbstractMarkovSSM
 from ..gaussian import gauss_sample
 
-__all__ = ["XfadsSSM", "AbstractXfadsEncoder", "XfadsEncoder", "EMISSIONS", "missing_mask"]
+__all__ = [
+    "XfadsSSM",
+    "AbstractXfadsEncoder",
+    "XfadsEncoder",
+    "EMISSIONS",
+    "missing_mask",
+    "gaussian_expected_log_prob",
+]
 
 EMISSIONS = ("gaussian", "poisson")
 _LOG_2PI = math.log(2 * math.pi)
@@ -33,6 +40,20 @@ _LOG_2PI = math.log(2 * math.pi)
 def missing_mask(y: Float[Array, "T dy"]) -> Float[Array, " T"]:
     """1.0 where the time step is observed (no NaN in ``y_t``), 0.0 where it is missing."""
     return jnp.all(jnp.isfinite(y), axis=-1).astype(y.dtype)
+
+
+def gaussian_expected_log_prob(
+    y: Float[Array, " dy"],
+    mu: Float[Array, " dy"],
+    var: Float[Array, " dy"],
+    log_r: Float[Array, " dy"],
+) -> Float[Array, ""]:
+    """E log N(y; eta, diag exp(log_r)) for eta ~ N(mu, diag var): log N(y; mu, r) - var / (2 r),
+    summed over the finite entries of ``y`` (NaN entries are missing and contribute 0)."""
+    obs = jnp.isfinite(y)
+    y0 = jnp.where(obs, y, 0.0)
+    terms = -0.5 * (_LOG_2PI + log_r + ((y0 - mu) ** 2 + var) / jnp.exp(log_r))
+    return jnp.sum(jnp.where(obs, terms, 0.0))
 
 
 class XfadsSSM(AbstractMarkovSSM):
@@ -108,13 +129,11 @@ class XfadsSSM(AbstractMarkovSSM):
         """E log p(y_t | eta) for eta ~ N(mu, diag var), in closed form; NaN entries of y are
         missing and contribute 0. Gaussian: log N(y; mu, r) - var / (2 r). Poisson:
         y mu - exp(mu + var / 2) - log y!."""
+        if self.emission != "poisson":
+            return gaussian_expected_log_prob(y, mu, var, self.log_r)
         obs = jnp.isfinite(y)
         y0 = jnp.where(obs, y, 0.0)
-        if self.emission == "poisson":
-            terms = y0 * mu - jnp.exp(mu + 0.5 * var) - gammaln(y0 + 1.0)
-        else:
-            r = jnp.exp(self.log_r)
-            terms = -0.5 * (_LOG_2PI + self.log_r + ((y0 - mu) ** 2 + var) / r)
+        terms = y0 * mu - jnp.exp(mu + 0.5 * var) - gammaln(y0 + 1.0)
         return jnp.sum(jnp.where(obs, terms, 0.0))
 
 

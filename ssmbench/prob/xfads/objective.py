@@ -19,7 +19,13 @@ from .lowrank import diag_sample, lowrank_sample
 from .model import AbstractXfadsEncoder, XfadsSSM
 from .smoother import xfads_filter
 
-__all__ = ["xfads_bound", "make_xfads_loss", "xfads_forecast", "xfads_posterior_sample"]
+__all__ = [
+    "xfads_bound",
+    "make_xfads_loss",
+    "xfads_forecast",
+    "xfads_posterior_sample",
+    "mean_path_ahead",
+]
 
 
 def _check_y(model: XfadsSSM, y: Array) -> None:
@@ -97,11 +103,19 @@ def xfads_forecast(
     _, d = xfads_bound(k1, model, encoder, y_context, num_samples, structure=structure)
     last = jax.tree.map(lambda a: a[-1], d["posts"])
     z = xfads_posterior_sample(k2, last, num_paths, structure)
+    return d["means"], mean_path_ahead(k3, model, z, horizon)
+
+
+def mean_path_ahead(
+    key: Array, model: XfadsSSM, z: Float[Array, "n L"], horizon: int
+) -> Float[Array, "H L"]:
+    """Run the learned transition ``z_t ~ N(m_theta(z_{t-1}), diag q)`` ``horizon`` steps from
+    each of the ``n`` starting states ``z``; the mean over the paths at each step."""
     sd = jnp.exp(0.5 * model.log_q)
 
     def step(z, kk):
         z = jax.vmap(model.dynamics)(z) + sd[None, :] * jax.random.normal(kk, z.shape, z.dtype)
         return z, jnp.mean(z, 0)
 
-    _, ahead = jax.lax.scan(step, z, jax.random.split(k3, horizon))
-    return d["means"], ahead
+    _, ahead = jax.lax.scan(step, z, jax.random.split(key, horizon))
+    return ahead
