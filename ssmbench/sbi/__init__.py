@@ -16,6 +16,7 @@ the LGSSM (``truncated``, the oracle of the neural surrogate), the posterior met
 
 from .abc import ABCResult, rms_distance, smc_abc
 from .flows import FLOW_CONFIG, ConditionalFlow, fit_conditional_flow, make_conditional_flow
+from .lv import LVTask, gillespie_reference
 from .mcmc import MCMCResult, nuts, random_walk_metropolis, random_walk_metropolis_reference
 from .metrics import c2st, mean_err_sd, median_bandwidth, mmd2, mmd2_reference, sd_ratio
 from .pmmh import PMMHResult, PMMHState, particle_log_lik, pmmh, pmmh_step
@@ -47,6 +48,8 @@ __all__ = [
     "LGSSMTask",
     "SVTask",
     "CorrelatedSV",
+    "LVTask",
+    "gillespie_reference",
     "make_rows",
     "make_rows_reference",
     "rows_from_batch",

@@ -13,7 +13,7 @@ so that the tests can check the two against each other.
 
 - :class:`LGSSMTask`: the linear-Gaussian benchmark (d = 1..6), unknown log-sds of a diagonal Q.
 - :class:`SVTask`: the 2-D correlated stochastic volatility benchmark, unknown correlation.
-- Lotka-Volterra by Gillespie simulation: not built yet.
+- Lotka-Volterra by Gillespie simulation: :mod:`ssmbench.sbi.lv` (:class:`LVTask`).
 
 (No ``from __future__ import annotations``: equinox reads ``AbstractVar`` annotations as objects.)
 """
