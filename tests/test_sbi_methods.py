@@ -169,6 +169,8 @@ def test_tsnl_smoke_and_mean_vs_sum():
     assert res.samples.shape == (300, 1) and bool(jnp.all(jnp.isfinite(res.samples)))
     assert res.sim_steps == 2 * 20 * 30 and res.n_sim_dropped == 0 and res.diverged_rounds == ()
     assert res.round_means.shape == (2, 1)
+    assert [b for b, _ in res.round_samples] == [20 * 30, 2 * 20 * 30]
+    assert res.round_samples[-1][1] is res.samples
     sds = [float(jnp.std(surrogate_posterior(jax.random.PRNGKey(7), task, s, y,
                                              init=res.round_means[-1], num_steps=1500, sigma=0.3).samples))
            for s in (res.surrogate, TruncatedSurrogate(res.surrogate.flow, 3, "mean"))]  # fmt: skip

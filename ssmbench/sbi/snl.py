@@ -103,7 +103,8 @@ class SNLResult(NamedTuple):
     steps (rounds x simulations x T); ``n_sim_dropped``: failed simulations dropped;
     ``diverged_rounds``: the rounds that lost more than half of theirs; ``surrogate``: the last
     fitted surrogate; ``acceptance_rate``: the last chain's; ``round_means (rounds, p)``: each
-    round's posterior mean.
+    round's posterior mean; ``round_samples``: each fitted round's chain and the simulated steps
+    spent up to it, ``((sim_steps, samples), ...)`` (the posterior against the budget).
     """
 
     samples: Float[Array, "n p"]
@@ -113,6 +114,7 @@ class SNLResult(NamedTuple):
     surrogate: AbstractSurrogate
     acceptance_rate: float
     round_means: Float[Array, "r p"]
+    round_samples: tuple[tuple[int, Array], ...] = ()
 
 
 def _flow_kwargs(flow_layers: int, nn_width: int, nn_depth: int) -> dict[str, int]:
@@ -199,7 +201,7 @@ def _sequential(key, task, y_obs, fit, *, init, num_rounds, num_simulations, mcm
     T = y_obs.shape[0]
     n = num_simulations
     pool_th, pool_y = [], []
-    dropped, diverged, sim_steps, means = 0, [], 0, []
+    dropped, diverged, sim_steps, means, per_round = 0, [], 0, [], []
     start, chain, surrogate, acc = init, None, None, float("nan")
     for r in range(num_rounds):
         key, k_th, k_sim, k_fit, k_mc = jax.random.split(key, 5)
@@ -228,12 +230,16 @@ def _sequential(key, task, y_obs, fit, *, init, num_rounds, num_simulations, mcm
         )  # fmt: skip
         chain, acc = mc.samples, float(mc.acceptance_rate)
         means.append(jnp.mean(chain, axis=0))
+        per_round.append((sim_steps, chain))
         mean = means[-1]
         ok_mean = bool(jnp.isfinite(task.prior_log_prob(mean) + surrogate.log_lik(mean, y_obs)))
         start = mean if ok_mean else chain[-1]
     if surrogate is None or chain is None:
         raise RuntimeError(f"every one of the {num_rounds * n} simulations failed (NaN/inf)")
-    return SNLResult(chain, sim_steps, dropped, tuple(diverged), surrogate, acc, jnp.stack(means))
+    return SNLResult(
+        chain, sim_steps, dropped, tuple(diverged), surrogate, acc, jnp.stack(means),
+        tuple(per_round),
+    )  # fmt: skip
 
 
 def _validate(task, y_obs, init, num_rounds, num_simulations, mcmc_steps, mcmc_burnin):
