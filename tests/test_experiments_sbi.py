@@ -105,3 +105,25 @@ def test_unknown_method_and_task_are_rejected():
     with pytest.raises(ValueError, match="methods must be"):
         amortised_experiment(seed=0, T=10, num_series=4, num_tests=1, flow_steps=1,
                              methods=["abc"])  # fmt: skip
+
+
+def test_plot_marginals_writes_one_png_per_experiment_and_T(tmp_path):
+    """From a table.csv with stored quantiles: one PNG per (experiment, T), none for other seeds;
+    the density read off N(0, 1) quantiles is the normal density."""
+    from scipy.stats import norm
+
+    from experiments.sbi.report import _density, plot_marginals
+
+    qs = np.round(np.linspace(0.02, 0.98, 49), 2)
+    rows = [{"experiment": exp, "T": T, "seed": seed, "metric": "post_quantile", "method": m,
+             "param": 0, "q": q, "value": norm.ppf(q)}
+            for exp, T in [("lgssm", 100), ("lgssm", 200), ("sv", 100)] for seed in (0, 1)
+            for m in ("reference", "tsnl") for q in qs]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "table.csv", index=False)
+    paths = plot_marginals(tmp_path)
+    assert sorted(p.name for p in paths) == [
+        "marginals-lgssm-T100.png", "marginals-lgssm-T200.png", "marginals-sv-T100.png"
+    ]  # fmt: skip
+    assert all(p.stat().st_size > 1000 for p in paths)
+    x, d = _density(qs, norm.ppf(qs))
+    np.testing.assert_allclose(d, norm.pdf(x), rtol=0.02)
