@@ -1,10 +1,9 @@
-"""Plots of an SBI run directory: posterior marginals of every method against the reference."""
+"""Plots of an SBI run directory: posterior marginal CDFs of every method against the reference."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 __all__ = ["plot_marginals"]
@@ -13,20 +12,12 @@ _COLOURS = {"reference": "black", "exact": "grey", "tsnl": "tab:blue", "tsnl-mea
             "snl": "tab:orange", "pmmh": "tab:green", "abc": "tab:red"}  # fmt: skip
 
 
-def _density(q: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A density read off marginal quantiles ``x`` at levels ``q``: dq/dx at the midpoints."""
-    dx = np.diff(x)
-    ok = dx > 0
-    mid = 0.5 * (x[1:] + x[:-1])
-    return mid[ok], (np.diff(q)[ok] / dx[ok])
-
-
 def plot_marginals(
     run_dir: str | Path, out_dir: str | Path | None = None, seed: int = 0
 ) -> list[Path]:
-    """One PNG per (experiment, T): each method's marginal posterior density of every parameter
-    (read off its 49 stored quantiles) against the reference's, for ``seed``. Returns the paths
-    written."""
+    """One PNG per (experiment, T): each method's marginal posterior CDF of every parameter (its
+    49 stored quantiles, levels 0.02..0.98) against the reference's, for ``seed``. Returns the
+    paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,14 +38,13 @@ def plot_marginals(
         for ax, j in zip(axes[0], params):
             for method, h in g[g["param"] == j].groupby("method"):
                 h = h.sort_values("q")
-                x, d = _density(h["q"].to_numpy(), h["value"].to_numpy())
-                ax.plot(x, d, label=method, color=_COLOURS.get(method),
+                ax.plot(h["value"], h["q"], label=method, color=_COLOURS.get(method),
                         lw=2.2 if method == "reference" else 1.2)  # fmt: skip
             ax.set_xlabel(f"theta[{int(j)}]")
-            ax.set_ylabel("density (from quantiles)")
+            ax.set_ylabel("posterior CDF")
         axes[0][0].legend(fontsize=7)
         title = f"{exp}" + (f", T = {int(T)}" if T is not None and T == T else "")
-        fig.suptitle(f"{title}: posterior marginals, seed {seed}")
+        fig.suptitle(f"{title}: posterior marginal CDFs, seed {seed}")
         fig.tight_layout()
         suffix = f"-T{int(T)}" if T is not None and T == T else ""
         path = out_dir / f"marginals-{exp}{suffix}.png"
