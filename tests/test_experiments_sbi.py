@@ -59,9 +59,11 @@ def test_truncation_experiment_small():
     assert shift.loc[1] > shift.loc[5] >= 0.0
 
 
+@pytest.mark.slow
 def test_accuracy_experiment_small_cell():
     """Every method runs on a tiny LGSSM budget; the budget accounting and the metric rows are
-    there and finite; the NUTS reference agrees with quadrature."""
+    there and finite; the NUTS reference agrees with quadrature (slow: ~100 s, mostly compiling
+    the flows, NUTS and PMMH)."""
     rows = pd.DataFrame(
         accuracy_experiment(
             seed=0, T=30, num_rounds=1, num_simulations=20, flow_steps=30, mcmc_steps=200,
@@ -83,6 +85,24 @@ def test_accuracy_experiment_small_cell():
     assert list(curve["budget"]) == [20 * 30]
     q = rows[(rows.metric == "post_quantile") & (rows.method == "reference")]
     assert len(q) == 49 and np.all(np.diff(q["value"].to_numpy()) >= 0)
+
+
+def test_accuracy_experiment_without_flows():
+    """The always-run cell: the reference, PMMH and SMC-ABC on a tiny LGSSM (the flows' paths run
+    in the slow cell above and in tests/test_sbi_methods.py); budgets and rows as above."""
+    rows = pd.DataFrame(
+        accuracy_experiment(
+            seed=0, T=20, methods=["pmmh", "abc"], pmmh_steps=100, pmmh_burnin=10,
+            pmmh_particles=10, abc_particles=30, abc_max_simulations=90, ref_chains=2,
+            ref_steps=200, ref_warmup=100, c2st_rows=False,
+        )
+    )  # fmt: skip
+    assert np.all(np.isfinite(rows["value"]))
+    steps = rows[rows.metric == "sim_steps"].set_index("method")["value"]
+    assert steps["pmmh"] == 10 * 20 * (100 + 10 + 1) and steps["abc"] == 90 * 20
+    assert set(rows.loc[rows.metric == "mmd2", "method"]) == {"exact", "pmmh", "abc"}
+    pm = rows[(rows.metric == "mmd2_budget") & (rows.method == "pmmh")]
+    assert list(pm["budget"]) == [10 * 20 * (10 + k + 1) for k in (12, 25, 50, 100)]
 
 
 def test_amortised_experiment_small_cell():
