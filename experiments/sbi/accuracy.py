@@ -154,6 +154,7 @@ def accuracy_experiment(
             rows += posterior_rows(ref["held_out"], reference, seed=seed, c2st_rows=c2st_rows,
                                    method="exact")  # fmt: skip
             rows += _quantile_rows(reference, "reference")
+        ref_thin = thin(reference) if reference is not None else None
         mmd_of: dict[str, float] = {}
         steps_of: dict[str, int] = {}
 
@@ -175,7 +176,6 @@ def accuracy_experiment(
                 if name in out and math.isfinite(float(out[name])):
                     rows.append({"metric": name, "value": float(out[name]), "method": m})
             if reference is not None:
-                ref_thin = thin(reference)
                 for budget, s in out["curve"]:
                     rows.append({"metric": "mmd2_budget", "value": float(mmd2(thin(s), ref_thin)),
                                  "method": m, "budget": int(budget)})  # fmt: skip

@@ -7,8 +7,9 @@ Metropolis started at the best point of a coarse grid of the surrogate posterior
 Rows (column ``method``):
 
 - ``coverage90``: the fraction of the fresh theta_i inside their 90% central credible interval;
-- ``coverage90_exact`` (method ``exact``): the same for the exact posterior by quadrature (a
-  calibration check of the set-up: it is near 0.9 up to binomial noise);
+- ``coverage90_exact`` (method ``exact``): the same for the exact posterior by quadrature, its
+  interval taken as mean +- 1.645 sd (a Gaussian reading of the 90% interval; a calibration
+  check of the set-up: near 0.9 up to binomial noise);
 - ``amortised_mean_err_sd``: the median over tests of |mean - exact mean| / exact sd;
 - ``amortised_sd_ratio``: the median over tests of sd / exact sd;
 - ``sim_steps``: the simulated steps of the one training set.

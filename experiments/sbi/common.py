@@ -8,6 +8,7 @@ samples into the issue's metrics against a reference sample. The metric rows use
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -55,9 +56,7 @@ def thin(samples: jax.Array, n: int = _METRIC_ROWS) -> np.ndarray:
 
 def flow_config(steps: int) -> TrainConfig:
     """The library's flow-fitting settings with at most ``steps`` optimiser steps."""
-    c = FLOW_CONFIG
-    return TrainConfig(steps=steps, learning_rate=c.learning_rate, optimizer=c.optimizer,
-                       batch_size=c.batch_size, eval_every=c.eval_every, patience=c.patience)  # fmt: skip
+    return dataclasses.replace(FLOW_CONFIG, steps=steps)
 
 
 def _chains_rhat(chains: jax.Array) -> float:
