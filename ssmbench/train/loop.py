@@ -52,6 +52,7 @@ from .step import (
     all_finite,
     apply_step,
     batch_size_of,
+    draw_batch_indices,
     make_optimizer,
     signature,
 )
@@ -171,7 +172,7 @@ def compile_step(
             batch = draw(k)
         elif config.batch_size is not None:
             k_idx, k = jax.random.split(k)
-            idx = jax.random.choice(k_idx, n_seq, (config.batch_size,), replace=False)
+            idx = draw_batch_indices(k_idx, n_seq, config.batch_size)
             batch = jax.tree.map(lambda z: z[idx], data)
         else:
             batch = data
