@@ -76,3 +76,23 @@ def touch(*, seed: int, path: str = "") -> dict[str, float]:
 def clashing(*, seed: int, width: int = 2) -> list[dict]:
     """Rows whose extra columns collide with runner / parameter columns."""
     return [{"metric": "m", "value": 1.0, "wall_s": 3.0, "width": 5}]
+
+
+def die_once(*, seed: int, k: int = 0, marker: str = "") -> dict[str, float]:
+    """The first call per (seed, k) kills its own process (SIGKILL, as the OOM killer would);
+    the retry, seeing the marker file it left, returns."""
+    import signal
+
+    m = Path(marker) / f"died-{seed}-{k}"
+    if not m.exists():
+        m.write_text("x")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"k": float(k)}
+
+
+def die_always(*, seed: int) -> dict[str, float]:
+    """Kills its own process every time."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {"never": 0.0}

@@ -22,6 +22,7 @@ from pathlib import Path
 from .._version import __version__
 from ..models import LAYERS
 from .cells import expand_cells
+from .executors import EXECUTORS
 from .lock import RunLock
 from .provenance import git_info
 from .records import read_records, records_to_table
@@ -75,6 +76,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             force=args.force,
             allow_mixed_commits=args.allow_mixed_commits,
+            executor=args.executor,
+            workers=args.workers,
+            cell_timeout=args.cell_timeout,
+            pin=args.pin_workers,
         )
     except RunInterrupted as e:
         sys.stderr.write(f"\n{e}\n")
@@ -321,6 +326,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-mixed-commits",
         action="store_true",
         help="--resume a run started at another commit (the summary lists every commit)",
+    )
+    r.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: cells one by one in this process (default); process: one cell per spawned "
+        "worker process, --workers at a time",
+    )
+    r.add_argument("--workers", type=int, help="worker processes of --executor process (default 2)")
+    r.add_argument(
+        "--cell-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="--executor process: record a cell running longer than this as an error and go on",
+    )
+    r.add_argument(
+        "--pin-workers",
+        action="store_true",
+        help="--executor process: bind worker i to CPU i (as taskset -c i)",
     )
     r.set_defaults(func=cmd_run)
     rep = sub.add_parser(

@@ -63,7 +63,8 @@ class Progress:
         """Report a finished cell's status and wall time, and the estimated time left."""
         self.done += 1
         self.left[cell.experiment] -= 1
-        self.walls[cell.experiment].append(float(rec["wall_s"]))
+        if rec.get("wall_s") is not None:
+            self.walls[cell.experiment].append(float(rec["wall_s"]))
         eta = self.eta()
         eta_text = "?" if math.isnan(eta) else hms(eta)
         if self.bar is not None:
@@ -73,7 +74,8 @@ class Progress:
         if not self.stream:
             return
         el = time.perf_counter() - self.t0
-        msg = f"    {rec['status']} in {rec['wall_s']:.1f}s"
+        wall = rec.get("wall_s")
+        msg = f"    {cell.label()}: {rec['status']}" + ("" if wall is None else f" in {wall:.1f}s")
         if rec["error"]:
             msg += f" ({rec['error'][:120]})"
         msg += f" | {self.done}/{self.total} done, elapsed {hms(el)}, ETA {eta_text}\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import socket
 import subprocess
 import sys
 from importlib import metadata
@@ -15,9 +16,11 @@ import jax
 
 from .._version import __version__
 
-__all__ = ["PROVENANCE_COLUMNS", "capture_env", "git_info", "utc_now"]
+__all__ = ["PROVENANCE_COLUMNS", "capture_env", "git_info", "utc_now", "worker_info"]
 
-PROVENANCE_COLUMNS = ["suite", "git_commit", "git_dirty", "jax", "jaxlib", "device", "date"]
+PROVENANCE_COLUMNS = [
+    "suite", "git_commit", "git_dirty", "jax", "jaxlib", "device", "host", "date"
+]  # fmt: skip
 
 
 def utc_now() -> str:
@@ -88,12 +91,21 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def worker_info() -> dict[str, Any]:
+    """Where a cell ran: host name, process id and JAX device of this process."""
+    d0 = jax.devices()[0]
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "device": f"{d0.platform}:{getattr(d0, 'device_kind', d0.platform)}",
+    }
+
+
 def capture_env(suite_path: str | Path | None = None) -> dict[str, Any]:
     """Provenance of this process: versions, device, CPU, ssmbench's own git commit (None for an
     installed wheel), the suite file's repository commit (``suite_git_commit``), the date."""
 
     devices = jax.devices()
-    d0 = devices[0]
     env = {
         "date": utc_now(),
         "python": sys.version.split()[0],
@@ -103,7 +115,8 @@ def capture_env(suite_path: str | Path | None = None) -> dict[str, Any]:
         "jaxlib": _version("jaxlib"),
         **{p: _version(p) for p in ("equinox", "optax", "diffrax", "signax", "numpy", "pandas")},
         "backend": jax.default_backend(),
-        "device": f"{d0.platform}:{getattr(d0, 'device_kind', d0.platform)}",
+        "device": worker_info()["device"],
+        "host": socket.gethostname(),
         "device_count": len(devices),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),

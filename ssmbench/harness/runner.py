@@ -28,9 +28,10 @@ import pandas as pd
 
 from .cells import expand_cells
 from .checks import Verdict, evaluate
+from .executors import check_executor, run_local, run_process
 from .lock import RunLock
 from .progress import Progress
-from .provenance import capture_env, utc_now
+from .provenance import capture_env, utc_now, worker_info
 from .records import atomic_write, read_records, records_to_table
 from .spec import Cell, Suite, SuiteError
 from .summary import META_COLUMNS, write_plots, write_summary
@@ -43,6 +44,7 @@ __all__ = [
     "finalize",
     "RESERVED_COLUMNS",
     "RunInterrupted",
+    "error_record",
 ]
 
 #: Columns the runner writes itself; an experiment's extra result columns may not use them.
@@ -92,6 +94,36 @@ def normalize_metrics(out: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _record(cell: Cell, status: str, error: str | None, tb: str | None, rows: list[dict],
+            wall: float | None, started: str) -> dict[str, Any]:  # fmt: skip
+    """A record as ``records.jsonl`` stores it (non-finite values as text)."""
+    return {
+        "cell_id": cell.cell_id,
+        "experiment": cell.experiment,
+        "run": cell.run,
+        "seed": cell.seed,
+        "quick": cell.quick,
+        "params": cell.params,
+        "point": cell.point,
+        "status": status,
+        "error": error,
+        "traceback": tb,
+        "rows": [
+            {**r, "value": r["value"] if math.isfinite(r["value"]) else str(r["value"])}
+            for r in rows
+        ],
+        "wall_s": wall,
+        "started": started,
+        "finished": utc_now(),
+        "worker": worker_info(),
+    }
+
+
+def error_record(cell: Cell, error: str, wall: float | None) -> dict[str, Any]:
+    """The record of a cell that produced nothing (its worker died, or it timed out)."""
+    return _record(cell, "error", error, None, [], wall, utc_now())
+
+
 def run_cell(fn: Any, cell: Cell, accepts_quick: bool) -> dict[str, Any]:
     """Run one cell and build its record (never raises for the experiment's own errors)."""
     kwargs = {**cell.kwargs, "seed": cell.seed}
@@ -117,26 +149,7 @@ def run_cell(fn: Any, cell: Cell, accepts_quick: bool) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - a failing cell is recorded, the suite goes on
         status, error, tb = "error", f"{type(e).__name__}: {e}", traceback.format_exc()
         rows = []
-    wall = time.perf_counter() - t0
-    return {
-        "cell_id": cell.cell_id,
-        "experiment": cell.experiment,
-        "run": cell.run,
-        "seed": cell.seed,
-        "quick": cell.quick,
-        "params": cell.params,
-        "point": cell.point,
-        "status": status,
-        "error": error,
-        "traceback": tb,
-        "rows": [
-            {**r, "value": r["value"] if math.isfinite(r["value"]) else str(r["value"])}
-            for r in rows
-        ],
-        "wall_s": wall,
-        "started": started,
-        "finished": utc_now(),
-    }
+    return _record(cell, status, error, tb, rows, time.perf_counter() - t0, started)
 
 
 def _provenance(env: dict[str, Any], suite: Suite) -> dict[str, Any]:
@@ -286,6 +299,10 @@ def run_suite(
     seeds: list[int] | None = None,
     force: bool = False,
     allow_mixed_commits: bool = False,
+    executor: str = "local",
+    workers: int | None = None,
+    cell_timeout: float | None = None,
+    pin: bool = False,
 ) -> RunResult:
     """Run every cell of ``suite`` into ``out_dir``; with ``resume`` skip cells already recorded.
 
@@ -293,7 +310,14 @@ def run_suite(
     resume must use the same suite file content (unless ``force``) and the same commit (unless
     ``allow_mixed_commits``). SIGINT/SIGTERM stop the run between records: the partial table and
     summary are written and :class:`RunInterrupted` is raised.
+
+    ``executor``: ``"local"`` (each cell in this process, in order; the default) or
+    ``"process"`` (``workers`` spawned worker processes, default 2, one cell each at a time; a
+    cell whose worker dies is retried once; ``cell_timeout`` seconds per cell; ``pin`` binds
+    worker i to CPU i). See :mod:`ssmbench.harness.executors`. Records are the same whatever the
+    executor, apart from their order, ``wall_s`` and the worker's host, pid and device.
     """
+    check_executor(executor, workers, cell_timeout)
     out = Path(out_dir)
     records_path = out / "records.jsonl"
     invocation = {"quick": quick, "only": only or [], "set": overrides or [], "seeds": seeds or []}
@@ -305,10 +329,18 @@ def run_suite(
     elif records_path.exists() and records_path.stat().st_size > 0:
         raise SuiteError(f"{out} already holds a run; use --resume {out} or another --out")
     with RunLock(out, "run"):
-        return _run_locked(suite, out, cells, env, invocation, progress)
+        if executor == "local":
+            execute = run_local
+        else:
+
+            def execute(jobs, on_start):
+                return run_process(jobs, on_start, workers=workers or 2, cell_timeout=cell_timeout,
+                                   pin=pin)  # fmt: skip
+
+        return _run_locked(suite, out, cells, env, invocation, progress, execute)
 
 
-def _run_locked(suite, out, cells, env, invocation, progress) -> RunResult:
+def _run_locked(suite, out, cells, env, invocation, progress, execute) -> RunResult:
     """The body of :func:`run_suite`, with the run directory locked."""
     records_path = out / "records.jsonl"
     if not (out / "env.json").exists():
@@ -344,12 +376,14 @@ def _run_locked(suite, out, cells, env, invocation, progress) -> RunResult:
     try:
         with _signals_raise(), open(records_path, "a", encoding="utf-8") as f:
             os.chmod(records_path, 0o644)
-            for cell in todo:
-                bar.start(cell)
-                e = exps[cell.experiment]
-                rec = run_cell(e.fn, cell, e.accepts_quick())
+            jobs = [(c, exps[c.experiment].fn, exps[c.experiment].accepts_quick()) for c in todo]
+            by_id = {c.cell_id: c for c in todo}
+            for rec in execute(jobs, bar.start):
+                cell = by_id[rec["cell_id"]]
                 rec["suite"] = suite.name
-                rec["provenance"] = {**prov, "date": rec["finished"]}
+                w = rec.get("worker") or {}
+                rec["provenance"] = {**prov, "date": rec["finished"],
+                                     **{k: w[k] for k in ("host", "device") if k in w}}  # fmt: skip
                 with _signals_deferred():
                     f.write(json.dumps(rec, default=str) + "\n")
                     f.flush()
