@@ -6,6 +6,7 @@ The top layer of ssmbench: it imports the library (for ``ssmbench list``) and, b
 
 from .cells import cell_id, expand_cells
 from .checks import Verdict, evaluate
+from .compare import Comparison, compare_runs
 from .records import read_records, records_to_table
 from .runner import RunResult, run_suite
 from .spec import Cell, Check, Experiment, Plot, Suite, SuiteError
@@ -14,6 +15,7 @@ from .suite import apply_overrides, load_suite, parse_suite
 __all__ = [
     "Cell",
     "Check",
+    "Comparison",
     "Experiment",
     "Plot",
     "RunResult",
@@ -22,6 +24,7 @@ __all__ = [
     "Verdict",
     "apply_overrides",
     "cell_id",
+    "compare_runs",
     "evaluate",
     "expand_cells",
     "load_suite",

@@ -23,7 +23,7 @@ declared ``ceiling``/``floor``. See docs/suites.md, "How a check decides".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,27 +42,9 @@ from .stats import (
     regression_slope,
     seed_slopes,
 )
+from .verdict import CONFIRMED, INCONCLUSIVE, REFUTED, Verdict
 
 __all__ = ["Verdict", "evaluate", "select", "CONFIRMED", "REFUTED", "INCONCLUSIVE"]
-
-CONFIRMED = "CONFIRMED"
-REFUTED = "REFUTED"
-INCONCLUSIVE = "INCONCLUSIVE"
-
-
-@dataclass
-class Verdict:
-    """The outcome of one check: its claim, CONFIRMED/REFUTED/INCONCLUSIVE and the evidence."""
-
-    check: Check
-    status: str
-    message: str
-    measured: dict[str, Any] = field(default_factory=dict)
-
-    def line(self) -> str:
-        """The verdict line of the summary: verdict, claim, evidence and the claim's scope."""
-        scope = f" [scope: {self.check.scope}]" if self.check.scope else ""
-        return f"**{self.status}**{scope}: {self.check.claim} — {self.message}"
 
 
 def evaluate(check: Check, table: pd.DataFrame) -> Verdict:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
-import re
 import subprocess
 import sys
 import tomllib
@@ -22,14 +20,14 @@ from pathlib import Path
 from .._version import __version__
 from ..models import LAYERS
 from .cells import expand_cells
+from .compare import compare_runs
 from .executors import EXECUTORS
 from .lock import RunLock
 from .provenance import git_info
-from .records import read_records, records_to_table
 from .runner import RunInterrupted, finalize, run_suite
 from .spec import SuiteError
 from .suite import apply_overrides, load_suite
-from .summary import META_COLUMNS, markdown_table
+from .summary import markdown_table
 
 __all__ = ["main"]
 
@@ -101,14 +99,6 @@ def _exit(code: int, verdicts: list, strict: bool) -> int:
     return code
 
 
-def _load_run(run_dir: Path):
-    """The long table and the records of a run directory."""
-    if not (run_dir / "records.jsonl").exists():
-        raise SuiteError(f"{run_dir}: not a run directory (no records.jsonl)")
-    recs = read_records(run_dir / "records.jsonl")
-    return records_to_table(recs), recs
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild table.csv, summary.md and the plots of a run from its records.jsonl.
 
@@ -149,73 +139,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _exit(0, verdicts, args.strict)
 
 
-#: Metric names that are timings (compared with --time-rtol) unless a suite declares its own.
-TIMING_PATTERN = re.compile(r"(_s$|_s_|time|seconds|per_s|speedup|vs_best|_over_fwd)")
-
-
-def _timings(run_dir: Path) -> set[str]:
-    """Timing metrics a run's suite declares (experiments' ``timings`` keys)."""
-    f = run_dir / "suite.toml"
-    if not f.exists():
-        return set()
-    doc = tomllib.loads(f.read_text())
-    return {m for e in doc.get("experiment", []) for m in e.get("timings", [])}
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
-    """``ssmbench compare``: two runs metric by metric, with changes and gaps flagged.
-
-    Runs of different suites are refused unless ``--force``. Timing metrics (declared in the
-    suite's ``timings``, or matching :data:`TIMING_PATTERN`) use ``--time-rtol``; every other
-    metric ``--rtol``. With ``--fail-on-change`` a change beyond tolerance, or a cell or metric
-    present in one run only, exits 1.
+    """``ssmbench compare``: two runs metric by metric, with changes and gaps flagged (see
+    :func:`ssmbench.harness.compare.compare_runs`). With ``--fail-on-change`` a change beyond
+    tolerance, or a cell or metric present in one run only, exits 1.
     """
-    (a, ra), (b, rb) = _load_run(Path(args.run_a)), _load_run(Path(args.run_b))
-    sa, sb = {r.get("suite") for r in ra}, {r.get("suite") for r in rb}
-    if sa != sb and not args.force:
-        raise SuiteError(
-            f"compare: the runs are of different suites (A: {', '.join(map(str, sa))}; B: "
-            f"{', '.join(map(str, sb))}); pass --force to compare them anyway"
-        )
-    timings = _timings(Path(args.run_a)) | _timings(Path(args.run_b))
-    a, b = a[a["status"] == "ok"].copy(), b[b["status"] == "ok"].copy()
-    # Cells are matched on experiment, grid point and extra result columns; fixed params that
-    # differ between the runs are reported, not used as keys.
-    point_keys = {k for r in ra + rb for k in r["point"]}
-    param_keys = {k for r in ra + rb for k in r["params"]} - point_keys
-    cols = {c for df in (a, b) for c in df.columns if c not in META_COLUMNS}
-    keys = sorted(cols - param_keys)
-    for k in sorted(param_keys):
-        va = sorted(map(str, a[k].dropna().unique())) if k in a.columns else []
-        vb = sorted(map(str, b[k].dropna().unique())) if k in b.columns else []
-        if va != vb:
-            print(f"note: fixed parameter '{k}' differs: A {va} vs B {vb}")
-    for df in (a, b):
-        for k in keys:
-            if k not in df.columns:
-                df[k] = None
-    group = ["experiment", *keys, "metric"]
-    ga = a.groupby(group, dropna=False)["value"].mean().rename("A")
-    gb = b.groupby(group, dropna=False)["value"].mean().rename("B")
-    joined = ga.to_frame().join(gb, how="outer").reset_index()
-    joined["ratio B/A"] = joined["B"] / joined["A"]
-
-    def is_timing(m: str) -> bool:
-        return m in timings or bool(TIMING_PATTERN.search(m))
-
-    def flag(r) -> str:
-        if math.isnan(r["A"]):
-            return "missing in A"
-        if math.isnan(r["B"]):
-            return "missing in B"
-        tol = args.time_rtol if is_timing(r["metric"]) else args.rtol
-        if r["A"] == 0:
-            return "" if r["B"] == 0 else "CHANGED"
-        return "CHANGED" if abs(r["ratio B/A"] - 1) > tol else ""
-
-    joined["flag"] = joined.apply(flag, axis=1) if len(joined) else []
-    shown = [c for c in joined.columns if joined[c].notna().any() or c in ("A", "B")]
-    joined = joined[shown]
+    cmp = compare_runs(args.run_a, args.run_b, rtol=args.rtol, time_rtol=args.time_rtol,
+                       force=args.force)  # fmt: skip
+    for note in cmp.notes:
+        print(f"note: {note}")
+    joined = cmp.table
     if args.changed_only:
         joined = joined[joined["flag"] != ""]
     print(
@@ -223,8 +156,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         f"(timings: > {args.time_rtol})\n"
     )
     print(markdown_table(joined) if len(joined) else "(nothing to compare)")
-    n = int((joined["flag"] == "CHANGED").sum())
-    missing = joined[joined["flag"].astype(str).str.startswith("missing")]
+    n, missing = len(cmp.changed), cmp.missing
     print(f"\n{n} metric(s) changed beyond tolerance; {len(missing)} missing on one side")
     for side in ("A", "B"):
         miss = missing[missing["flag"] == f"missing in {side}"]
