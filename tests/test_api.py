@@ -98,6 +98,7 @@ def test_resume_from_the_api(tmp_path):
         ("[suite]\nname = \n", "not valid TOML"),
         ({"suite": {"name": "x", "seeds": [0]}}, r"<suite dict>: top level: key 'experiment'"),
         (42, "suite must be a path"),
+        ({"suite": {"name": "x", "seeds": [0], "description": None}}, "TOML has no null"),
     ],
 )
 def test_bad_suites_are_refused_clearly(tmp_path, given, msg):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).parent.parent / "docs"
-PAGES = ["suites.md"]  # pages whose python blocks are complete, runnable examples
+PAGES = ["suites.md", "byo-model.md"]  # pages whose python blocks are complete, runnable examples
 
 
 def _blocks(page: str) -> list[str]:
@@ -27,4 +27,5 @@ def test_docs_example_runs(tmp_path, monkeypatch, page, i):
     try:
         exec(compile(code, f"{page}[block {i}]", "exec"), {"__name__": "__docs__"})
     finally:
-        sys.modules.pop("toy_exp", None)
+        for m in ("toy_exp", "my_layers"):
+            sys.modules.pop(m, None)

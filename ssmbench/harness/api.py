@@ -44,7 +44,8 @@ def _suite_text(suite: str | Mapping[str, Any]) -> str:
         try:
             return tomli_w.dumps(dict(suite))
         except TypeError as e:
-            raise SuiteError(f"suite dict: cannot be written as TOML: {e}") from None
+            hint = " (TOML has no null: leave the key out)" if "NoneType" in str(e) else ""
+            raise SuiteError(f"suite dict: cannot be written as TOML: {e}{hint}") from None
     try:
         tomllib.loads(suite)
     except tomllib.TOMLDecodeError as e:

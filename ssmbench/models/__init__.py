@@ -5,7 +5,7 @@ states the protocol). See docs/models.md for each model's reference and options.
 """
 
 from ._base import AbstractSequenceLayer
-from .blocks import LAYERS, Block, Deep, build
+from .blocks import LAYERS, Block, Deep, build, load_layer
 from .diagonal import LRU, S4D, DiagonalSISO
 from .lcde import LinearCDE
 from .mamba import Mamba
@@ -25,4 +25,5 @@ __all__ = [
     "LinearCDE",
     "Mamba",
     "build",
+    "load_layer",
 ]

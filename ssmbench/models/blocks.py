@@ -30,7 +30,7 @@ from .mamba import Mamba
 from .s4 import S4
 from .ssm2d import SSM2D
 
-__all__ = ["LAYERS", "Block", "Deep", "build"]
+__all__ = ["LAYERS", "Block", "Deep", "build", "load_layer"]
 
 
 def _s4d_real(d_model, **kw):
@@ -60,17 +60,58 @@ LAYERS: dict[str, Callable[..., AbstractSequenceLayer]] = {
 }
 
 
+def load_layer(path: str) -> Callable[..., AbstractSequenceLayer]:
+    """The layer constructor a dotted path ``"package.module:Name"`` names (bring your own model).
+
+    ``Name`` must be a subclass of :class:`AbstractSequenceLayer` or a function returning one;
+    it is called as ``Name(d_model, *, key, **kwargs)``. The module is imported by name, so it
+    must be importable from where the run starts (the working directory and the suite's own
+    directory are on the import path during a suite run).
+    """
+    import importlib
+
+    mod_name, _, attr = path.partition(":")
+    if not mod_name or not attr.isidentifier():
+        raise ValueError(f"a layer path must look like 'package.module:Name', got {path!r}")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ValueError(f"layer {path!r}: cannot import {mod_name!r}: {e}") from None
+    ctor = getattr(mod, attr, None)
+    if ctor is None or not callable(ctor):
+        raise ValueError(f"layer {path!r}: module {mod_name!r} has no callable {attr!r}")
+    if isinstance(ctor, type) and not issubclass(ctor, AbstractSequenceLayer):
+        raise TypeError(
+            f"layer {path!r}: {attr} must subclass ssmbench.models.AbstractSequenceLayer "
+            f"(the protocol: Layer(d_model, *, key, **kwargs), an unbatched (L, d_model) -> "
+            f"(L, d_model) causal __call__)"
+        )
+    return ctor
+
+
 def build(name: str, d_model: int, *, key: PRNGKeyArray, **kwargs) -> AbstractSequenceLayer:
-    """Build the zoo layer ``name`` (see :data:`LAYERS`) of width ``d_model``.
+    """Build the zoo layer ``name`` (see :data:`LAYERS`), or the layer a dotted path
+    ``"package.module:Name"`` names (see :func:`load_layer`), of width ``d_model``.
 
     Extra keyword arguments go to the layer's constructor, e.g.
     ``build("s4d", 64, field="real", key=k)`` or ``build("mamba", 64, complex_A=True, key=k)``.
     """
-    try:
-        ctor = LAYERS[name]
-    except KeyError:
-        raise ValueError(f"unknown layer {name!r}; known: {sorted(LAYERS)}") from None
-    return ctor(d_model, key=key, **kwargs)
+    if ":" in name:
+        ctor = load_layer(name)
+    else:
+        try:
+            ctor = LAYERS[name]
+        except KeyError:
+            raise ValueError(
+                f"unknown layer {name!r}; known: {sorted(LAYERS)}, or a dotted path "
+                f"'package.module:Name'"
+            ) from None
+    layer = ctor(d_model, key=key, **kwargs)
+    if not isinstance(layer, AbstractSequenceLayer):
+        raise TypeError(
+            f"layer {name!r} built a {type(layer).__name__}, not an AbstractSequenceLayer"
+        )
+    return layer
 
 
 @final
