@@ -74,6 +74,7 @@ def test_a_killed_worker_is_retried_once_then_recorded(tmp_path):
     assert len(list(marker.iterdir())) == 4  # each died once, then ran
     (always,) = [r for r in recs.values() if r["experiment"] == "always"]
     assert always["status"] == "error" and "died" in always["error"] and "twice" in always["error"]
+    assert "alone" in always["error"]
     assert (tmp_path / "r" / "summary.md").exists() and res.counts == {"ok": 4, "error": 1}
 
 

@@ -42,6 +42,7 @@ LAYERS = {
     "train": 3,
     "harness": 4,
     "sbi": 4,  # simulation-based inference: trains its flows through ssmbench.train
+    "dsr": 4,  # dynamical-system reconstruction: trains through ssmbench.train
     "__init__": 5,
     "__main__": 5,
 }

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from .cells import expand_cells
 from .checks import evaluate
 from .compare import Comparison, compare_runs, load_table
+from .rundirs import default_out, latest_run
 from .runner import RunResult
 from .runner import run_suite as _run
 from .spec import Suite, SuiteError
@@ -81,8 +82,6 @@ def run_suite(
     arguments (``force``, ``allow_mixed_commits``, ``pin``) go to
     :func:`ssmbench.harness.runner.run_suite`.
     """
-    from .cli import _default_out, _latest_run
-
     tmp = None
     try:
         if isinstance(suite, Suite):
@@ -107,13 +106,13 @@ def run_suite(
             parsed = apply_overrides(parsed, overrides)
         if resume not in (None, False):
             if resume is True:
-                out = out if out is not None else _latest_run(parsed.name)
+                out = out if out is not None else latest_run(parsed.name)
                 if out is None:
                     raise SuiteError(f"resume: no earlier run of suite '{parsed.name}'")
             else:
                 out = resume
         elif out is None:
-            out = _default_out(parsed.name)
+            out = default_out(parsed.name)
         return _run(
             parsed, out, quick=quick, only=only, seeds=seeds, overrides=overrides,
             resume=resume not in (None, False), progress=progress,

@@ -10,7 +10,6 @@ kept. ``compare --fail-on-change`` exits 1 when a metric changed or a cell or me
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -24,28 +23,14 @@ from .compare import compare_runs
 from .executors import EXECUTORS
 from .lock import RunLock
 from .provenance import git_info
+from .rundirs import default_out as _default_out
+from .rundirs import latest_run as _latest_run
 from .runner import RunInterrupted, finalize, run_suite
 from .spec import SuiteError
 from .suite import apply_overrides, load_suite
 from .summary import markdown_table
 
 __all__ = ["main"]
-
-
-def _default_out(suite_name: str) -> Path:
-    """The default run directory: ``results/<suite>/<UTC time>-<commit>/``."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    commit = (git_info().get("git_commit") or "unknown")[:7]
-    return Path("results") / suite_name / f"{stamp}-{commit}"
-
-
-def _latest_run(suite_name: str) -> Path | None:
-    """The newest run directory of a suite under ``results/``, if any."""
-    base = Path("results") / suite_name
-    runs = (
-        sorted(p for p in base.glob("*") if (p / "records.jsonl").exists()) if base.is_dir() else []
-    )
-    return runs[-1] if runs else None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

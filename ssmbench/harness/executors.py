@@ -6,10 +6,10 @@ records and :func:`ssmbench.harness.runner.run_suite` appends and fsyncs each as
 (never ``fork`` after JAX has started threads). At most ``workers`` cells are in flight, so every
 submitted cell is running. Faults:
 
-- a worker process that dies mid-cell (SIGKILL, a segfault, out of memory) breaks the pool: every
-  cell in flight then is retried once in a fresh pool, and recorded ``status="error"`` with the
-  reason if its worker dies again (a cell that merely shared the pool with a crashing one may be
-  charged that attempt too);
+- a worker process that dies mid-cell (SIGKILL, a segfault, out of memory) breaks the pool, and
+  which cell it ran is unknown when several were in flight: each of them is rerun alone in a
+  fresh pool, uncharged. A cell whose worker dies while it runs alone is retried once (alone),
+  then recorded ``status="error"`` with the reason; no cell is charged for another's crash;
 - a cell running longer than ``cell_timeout`` seconds is recorded ``status="error"`` (timeout);
   its pool is killed and the other cells in flight restart without being charged an attempt.
 
@@ -24,6 +24,7 @@ import collections
 import itertools
 import multiprocessing as mp
 import os
+import queue as _queue
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .spec import Cell
+from .cellrun import error_record, run_cell
+from .spec import Cell, SuiteError
 
 __all__ = ["EXECUTORS", "run_local", "run_process", "check_executor"]
 
@@ -43,8 +45,6 @@ Job = tuple[Cell, Callable[..., Any], bool]  # the cell, its function, whether i
 
 def check_executor(executor: str, workers: int | None, cell_timeout: float | None) -> None:
     """Refuse an unknown executor, a bad worker count or timeout, or options ``local`` ignores."""
-    from .spec import SuiteError
-
     if executor not in EXECUTORS:
         raise SuiteError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
@@ -62,8 +62,6 @@ def check_executor(executor: str, workers: int | None, cell_timeout: float | Non
 def run_local(jobs: list[Job], on_start: Callable[[Cell], None] = lambda c: None
               ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Today's loop: each cell in this process, in order (``on_start(cell)`` before each)."""
-    from .runner import run_cell
-
     for cell, fn, accepts_quick in jobs:
         on_start(cell)
         yield run_cell(fn, cell, accepts_quick)
@@ -93,8 +91,6 @@ def _run_in_worker(
 ) -> dict[str, Any]:
     """The worker's side: report the start, run one cell (never raises for the experiment's own
     errors)."""
-    from .runner import run_cell
-
     if _STARTED is not None:
         _STARTED.put((serial, time.time()))
 
@@ -111,8 +107,6 @@ def _kill(pool: ProcessPoolExecutor) -> None:
 
 def _drain(q: Any, started: dict[str, float]) -> None:
     """Move every (cell_id, start time) the workers have reported into ``started``."""
-    import queue as _queue
-
     while True:
         try:
             cid, t = q.get_nowait()
@@ -131,15 +125,14 @@ def run_process(
 ) -> Iterator[dict[str, Any]]:
     """Run each cell in a spawned worker process; yield records as cells finish (any order).
     ``on_start(cell)`` is called as each cell is handed to a worker."""
-    from .runner import error_record
-
     ctx = mp.get_context("spawn")
     counter = ctx.Value("i", 0)
     started_q = ctx.Queue()
     started: dict[int, float] = {}  # submission -> when its worker began it (time.time())
     serials = itertools.count()
     queue = collections.deque(jobs)
-    attempts: collections.Counter[str] = collections.Counter()
+    attempts: collections.Counter[str] = collections.Counter()  # deaths while running alone
+    isolate: collections.deque[Job] = collections.deque()  # cells to rerun one at a time
     inflight: dict[Any, tuple[Job, int]] = {}  # future -> (job, submission number)
     pool: ProcessPoolExecutor | None = None
 
@@ -150,10 +143,16 @@ def run_process(
         )  # fmt: skip
 
     try:
-        while queue or inflight:
+        while queue or isolate or inflight:
             if pool is None:
                 pool = new_pool()
-            while queue and len(inflight) < workers:
+            if isolate:  # after a crash with several cells in flight: each runs alone
+                if not inflight:
+                    job = isolate.popleft()
+                    on_start(job[0])
+                    n = next(serials)
+                    inflight[pool.submit(_run_in_worker, n, *job)] = (job, n)
+            while not isolate and queue and len(inflight) < workers:
                 job = queue.popleft()
                 on_start(job[0])
                 n = next(serials)
@@ -183,15 +182,18 @@ def run_process(
                     del inflight[fut]
                 _kill(pool)
                 pool = None
-                for job in reversed(crashed):
+                if len(crashed) > 1:  # which worker died is unknown: rerun each alone, uncharged
+                    isolate.extend(crashed)
+                else:  # it ran alone, so it is the one whose worker died
+                    (job,) = crashed
                     attempts[job[0].cell_id] += 1
                     if attempts[job[0].cell_id] >= 2:
                         yield error_record(
                             job[0], "the worker process died (killed, crashed or out of memory) "
-                            "twice running this cell", None,
+                            "twice running this cell alone", None,
                         )  # fmt: skip
                     else:
-                        queue.appendleft(job)
+                        isolate.appendleft(job)
             elif not done and cell_timeout is not None:
                 _drain(started_q, started)
                 now = time.time()
