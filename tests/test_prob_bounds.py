@@ -85,9 +85,10 @@ def _check_differentiable(which):
             assert any(float(jnp.abs(leaf).sum()) > 0 for leaf in jax.tree.leaves(eqx.filter(g[0], eqx.is_inexact_array)))  # fmt: skip
 
 
-def test_every_bound_differentiable_sv_and_srnn():
-    # default: two models (16 grad compiles cost minutes on the shared box); all five under slow
-    _check_differentiable([0, 3])
+def test_every_bound_differentiable_sv():
+    # default: one model (8 grad compiles; SRNN's took another minute of the 20-minute CI
+    # budget); all five models, SRNN included, under slow
+    _check_differentiable([0])
 
 
 @pytest.mark.slow
