@@ -183,6 +183,7 @@ def test_exact_filter_gradient_matches_the_kalman_gradient():
         np.testing.assert_allclose(a, b_, atol=1e-8)
 
 
+@pytest.mark.slow  # 36 s; the 20-minute default budget
 def test_sampled_prediction_error_shrinks_with_the_number_of_samples():
     """With S random samples in the predict step the RMS error of L-hat over 20 keys decreases in
     S (measured at these settings: 2.2, 0.86, 0.40, 0.14 nats for S = 5, 20, 100, 1000)."""
