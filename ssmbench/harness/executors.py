@@ -146,14 +146,10 @@ def run_process(
         while queue or isolate or inflight:
             if pool is None:
                 pool = new_pool()
-            if isolate:  # after a crash with several cells in flight: each runs alone
-                if not inflight:
-                    job = isolate.popleft()
-                    on_start(job[0])
-                    n = next(serials)
-                    inflight[pool.submit(_run_in_worker, n, *job)] = (job, n)
-            while not isolate and queue and len(inflight) < workers:
-                job = queue.popleft()
+            # after a crash with several cells in flight, each of them runs alone
+            source, limit = (isolate, 1) if isolate else (queue, workers)
+            while source and len(inflight) < limit:
+                job = source.popleft()
                 on_start(job[0])
                 n = next(serials)
                 inflight[pool.submit(_run_in_worker, n, *job)] = (job, n)
