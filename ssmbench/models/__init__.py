@@ -6,6 +6,7 @@ states the protocol). See docs/models.md for each model's reference and options.
 
 from ._base import AbstractSequenceLayer
 from .blocks import LAYERS, Block, Deep, build, load_layer
+from .chimera import AbstractVariateLayer, ChimeraForecaster, ChimeraLayer
 from .diagonal import LRU, S4D, DiagonalSISO
 from .lcde import LinearCDE
 from .mamba import Mamba
@@ -15,6 +16,9 @@ from .ssm2d import SSM2D
 __all__ = [
     "LAYERS",
     "AbstractSequenceLayer",
+    "AbstractVariateLayer",
+    "ChimeraForecaster",
+    "ChimeraLayer",
     "LRU",
     "S4",
     "S4D",

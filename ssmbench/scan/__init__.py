@@ -6,6 +6,9 @@
   sequential path whose hand-written VJP never materializes the (L, d, n) states;
 - :mod:`ssmbench.scan.reference`: slow, obviously correct listings (the test oracles) and the
   memory baselines :func:`selective_scan_plain`, :func:`selective_scan_remat`;
+- :mod:`ssmbench.scan.scan2d`: :func:`scan2d`, Chimera's input-dependent 2-D recursion over
+  (variate, time), by a sequential or a time-parallel (columns) scan, and its loop oracle
+  :func:`scan2d_loop`;
 - :mod:`ssmbench.scan.auto`: what ``method="auto"`` picks per backend, from the committed
   table ``scan_choice.json``.
 """
@@ -24,13 +27,19 @@ from .reference import (
     selective_scan_remat,
     selective_scan_stepwise,
 )
+from .scan2d import AUTO_2D, Method2D, discretize2d, scan2d, scan2d_loop
 from .selective import SEQUENTIAL_CHUNK, selective_scan
 
 __all__ = [
+    "AUTO_2D",
     "AUTO_METHOD",
     "DEFAULT_CHUNK",
     "SEQUENTIAL_CHUNK",
     "Method",
+    "Method2D",
+    "discretize2d",
+    "scan2d",
+    "scan2d_loop",
     "auto_method",
     "linear_recurrence",
     "linear_recurrence_loop",
