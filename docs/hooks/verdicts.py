@@ -32,6 +32,7 @@ from mkdocs.structure.files import File, Files
 #: claim page (relative to docs/) -> its committed run directories (relative to the repo root)
 CLAIM_RUNS: dict[str, list[str]] = {
     "claims/complex-vs-real.md": ["results/theory-complex-vs-real"],
+    "claims/dsr.md": ["results/dsr"],
     "claims/feature-learning.md": ["results/theory-feature-learning/v6-mamba"],
     "claims/rough-paths.md": [
         "results/theory-rough-paths",

@@ -100,6 +100,58 @@ def evaluate_model(
     }
 
 
+def train_cell(
+    *,
+    seed: int,
+    method: str,
+    noise: float,
+    T: int,
+    tr: float,
+    dt: float,
+    latent_dim: int,
+    hidden_dim: int,
+    alpha: float,
+    window: int,
+    batch_size: int,
+    steps: int,
+    learning_rate: float,
+    final_lr_fraction: float,
+    train_noise: float,
+    unroll: int,
+    conv: str,
+    free_run_steps: int,
+) -> dict[str, Any]:
+    """Data, deconvolution and training of one cell (float64 data, float32 model); returns
+    ``model``, ``result`` (the training result), ``d0`` (the first defined forcing sample),
+    ``ref`` (a fresh true trajectory of ``free_run_steps``, in the data's units) and ``corr``
+    (the deconvolution's correlation with the latent). Deterministic given the arguments."""
+    with jax.enable_x64(True):
+        k_data, k_ref, k_model, k_train = jax.random.split(jax.random.PRNGKey(seed), 4)
+        hrf = spm_hrf(tr, dtype=jnp.float64)
+        data = lorenz_bold(k_data, T, hrf, noise=noise, dt=dt)
+        d = wiener_deconvolve(data.x, hrf)
+        corr = deconv_correlation(d, data.z)
+        if method == "standard":
+            h_fit, d_fit, a_fit = jnp.ones((1,), jnp.float64), data.x, alpha
+        else:
+            h_fit, d_fit, a_fit = hrf, d, (0.0 if method == "alpha0" else alpha)
+        f32 = jnp.float32
+        model = ConvSSM(data.x.shape[1], latent_dim, hidden_dim, key=k_model, dtype=f32)
+        config = TrainConfig(
+            steps=steps, learning_rate=learning_rate, batch_size=batch_size, patience=None,
+            eval_every=max(steps, 1), schedule="warmup_cosine", warmup_steps=min(50, steps),
+            final_lr_fraction=final_lr_fraction,
+        )  # fmt: skip
+        res = fit_gtf(model, data.x.astype(f32), d_fit.astype(f32), h_fit.astype(f32),
+                      alpha=a_fit, window=window, key=k_train, config=config,
+                      train_noise=train_noise, unroll=unroll, conv=conv, cache=True)  # fmt: skip
+        first = int(np.argmax(~np.any(np.isnan(np.asarray(d_fit)), axis=1)))
+        true = simulate_lorenz(k_ref, free_run_steps, dt=dt)
+        ref = (true - data.mean[None, :]) / data.sd[None, :]
+    return {"model": res.params, "result": res, "d0": d_fit[first].astype(f32),
+            "ref": np.asarray(ref), "corr": corr}  # fmt: skip
+
+
 def reconstruction_experiment(
     *,
     seed: int,
@@ -128,31 +180,15 @@ def reconstruction_experiment(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     t_cell = time.perf_counter()
+    cell = train_cell(
+        seed=seed, method=method, noise=noise, T=T, tr=tr, dt=dt, latent_dim=latent_dim,
+        hidden_dim=hidden_dim, alpha=alpha, window=window, batch_size=batch_size, steps=steps,
+        learning_rate=learning_rate, final_lr_fraction=final_lr_fraction,
+        train_noise=train_noise, unroll=unroll, conv=conv, free_run_steps=free_run_steps,
+    )  # fmt: skip
+    res, corr = cell["result"], cell["corr"]
     with jax.enable_x64(True):
-        k_data, k_ref, k_model, k_train = jax.random.split(jax.random.PRNGKey(seed), 4)
-        hrf = spm_hrf(tr, dtype=jnp.float64)
-        data = lorenz_bold(k_data, T, hrf, noise=noise, dt=dt)
-        d = wiener_deconvolve(data.x, hrf)
-        corr = deconv_correlation(d, data.z)
-        if method == "standard":
-            h_fit, d_fit, a_fit = jnp.ones((1,), jnp.float64), data.x, alpha
-        else:
-            h_fit, d_fit, a_fit = hrf, d, (0.0 if method == "alpha0" else alpha)
-        f32 = jnp.float32
-        model = ConvSSM(data.x.shape[1], latent_dim, hidden_dim, key=k_model, dtype=f32)
-        config = TrainConfig(
-            steps=steps, learning_rate=learning_rate, batch_size=batch_size, patience=None,
-            eval_every=max(steps, 1), schedule="warmup_cosine", warmup_steps=min(50, steps),
-            final_lr_fraction=final_lr_fraction,
-        )  # fmt: skip
-        res = fit_gtf(model, data.x.astype(f32), d_fit.astype(f32), h_fit.astype(f32),
-                      alpha=a_fit, window=window, key=k_train, config=config,
-                      train_noise=train_noise, unroll=unroll, conv=conv, cache=True)  # fmt: skip
-        model = res.params
-        first = int(np.argmax(~np.any(np.isnan(np.asarray(d_fit)), axis=1)))
-        true = simulate_lorenz(k_ref, free_run_steps, dt=dt)
-        ref = (true - data.mean[None, :]) / data.sd[None, :]
-        metrics = evaluate_model(model, d_fit[first].astype(f32), np.asarray(ref), dt=dt,
+        metrics = evaluate_model(cell["model"], cell["d0"], cell["ref"], dt=dt,
                                  lyap_steps=lyap_steps)  # fmt: skip
     wall = time.perf_counter() - t_cell
     values = {
