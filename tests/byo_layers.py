@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ssmbench.models import AbstractSequenceLayer
+from ssmbench.prob import AbstractMarkovSSM
 
 
 @final
@@ -54,3 +55,50 @@ class NotALayer(eqx.Module):
 
     def __init__(self, d_model: int, *, key):
         self.w = 1.0
+
+
+@final
+class LogVolatility(AbstractMarkovSSM):
+    """A probabilistic model of one's own (bring your own model, trainers): an AR(1)
+    log-volatility ``x_t = m + a (x_{t-1} - m) + s nu_t`` with ``y_t = b exp(x_t / 2) e_t``,
+    written from scratch against the :class:`~ssmbench.prob.AbstractMarkovSSM` protocol
+    (``a = tanh(a_raw)``, ``s = exp(log_s)``, ``b = exp(log_b)``; stationary start)."""
+
+    m: Float[Array, " d"]
+    a_raw: Float[Array, " d"]
+    log_s: Float[Array, " d"]
+    log_b: Float[Array, " d"]
+
+    def __init__(self, m, a, s, b, dim: int = 1, dtype=jnp.float32):
+        full = lambda v: jnp.full((dim,), v, dtype)  # noqa: E731
+        self.m, self.a_raw = full(m), jnp.arctanh(full(a))
+        self.log_s, self.log_b = jnp.log(full(s)), jnp.log(full(b))
+
+    @property
+    def state_dim(self) -> int:
+        return self.m.shape[0]
+
+    @property
+    def obs_dim(self) -> int:
+        return self.m.shape[0]
+
+    def initial_dist(self, c):
+        a = jnp.tanh(self.a_raw)
+        return self.m, jnp.exp(self.log_s) / jnp.sqrt(1 - a**2)
+
+    def transition_dist(self, x_prev, c):
+        return self.m + jnp.tanh(self.a_raw) * (x_prev - self.m), jnp.exp(self.log_s)
+
+    def emission_log_prob(self, x, y, c):
+        sd = jnp.exp(self.log_b + 0.5 * x)
+        return jnp.sum(-0.5 * (y / sd) ** 2 - jnp.log(sd) - 0.5 * jnp.log(2 * jnp.pi))
+
+    def emission_sample(self, key, x, c):
+        return jnp.exp(self.log_b + 0.5 * x) * jax.random.normal(key, x.shape, x.dtype)
+
+
+def make_log_volatility(*, key, state_dim: int, obs_dim: int, dtype) -> LogVolatility:
+    """The factory a trainer suite names (``"byo_layers:make_log_volatility"``): the same
+    starting values as the built-in SV experiment's (0.5, 0.7, 0.6, 1.0)."""
+    assert state_dim == obs_dim
+    return LogVolatility(0.5, 0.7, 0.6, 1.0, dim=state_dim, dtype=dtype)

@@ -7,9 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from byo_layers import make_log_volatility
 
 import ssmbench
+from experiments.throughput import throughput
+from experiments.trainers import sv_experiment
+from experiments.trainers.driver import smc_evaluator
 from ssmbench.models import Deep, build
+from ssmbench.prob import StochasticVolatility, build_ssm
 
 
 def test_a_dotted_path_builds_the_users_layer_and_it_matches_its_loop():
@@ -52,3 +57,37 @@ def test_the_zoo_delay_task_runs_a_users_layer_through_a_suite(tmp_path):
     assert res.clean, res.table[["status", "status_detail"]].drop_duplicates()
     t = res.table.set_index("metric")["value"]
     assert t["steps"] == 30 and np.isfinite(t["ratio"]) and t["ratio"] > 0
+
+
+def test_the_throughput_suite_times_a_users_layer_by_its_dotted_path():
+    """The throughput experiment takes a dotted path wherever it takes a workload name; the
+    layer is timed as built (method "auto"), forward and forward+backward."""
+    rows = throughput(seed=0, model="byo_layers:EMA", d_model=4, n=2, lengths=[16, 32],
+                      repeats=5, min_time_s=0.0, fit_from=16)  # fmt: skip
+    got = {(r["metric"], r.get("L"), r.get("pass")) for r in rows}
+    for L in (16, 32):
+        for p in ("fwd", "fwdbwd"):
+            assert ("time_s", L, p) in got and ("tokens_per_s", L, p) in got
+    with pytest.raises(ValueError, match="cannot import"):
+        throughput(seed=0, model="no_such_pkg.mod:Layer", lengths=[16])
+
+
+def test_a_users_ssm_runs_through_the_trainers_and_matches_the_builtin_in_law():
+    """A probabilistic model of one's own, named by a dotted path, trains through the SV
+    experiment's methods; its particle-filter log-likelihood equals the built-in SV's for the
+    same parameters, data and key (the same law, so the same estimate, to float32 rounding)."""
+    mine = build_ssm("byo_layers:make_log_volatility", key=jax.random.key(0), state_dim=1,
+                     obs_dim=1, dtype=jnp.float32)  # fmt: skip
+    theirs = StochasticVolatility(0.5, 0.7, 0.6, 1.0, dtype=jnp.float32)
+    _, y = theirs.simulate(jax.random.key(1), 40)
+    ev = smc_evaluator(jax.random.key(2), 64)
+    np.testing.assert_allclose(float(ev(mine, y[None])), float(ev(theirs, y[None])), rtol=1e-5)
+    assert isinstance(make_log_volatility(key=None, state_dim=1, obs_dim=1, dtype=jnp.float32),
+                      type(mine))  # fmt: skip
+    rows = sv_experiment(seed=0, T=30, N=4, eval_particles=32, steps=3, n_train=4, n_val=2,
+                         n_test=2, eval_every=3, methods=["fivo"],
+                         model="byo_layers:make_log_volatility")  # fmt: skip
+    got = {r["metric"]: r["value"] for r in rows if r.get("method") == "fivo"}
+    assert np.isfinite(got["heldout_smc"]) and "phi" not in got
+    with pytest.raises(ValueError, match="cannot import"):
+        build_ssm("nope_pkg.mod:f", key=jax.random.key(0), state_dim=1, obs_dim=1, dtype=None)

@@ -1,9 +1,11 @@
 """The Chimera experiment's data and its least-squares VAR baseline (numpy; fast)."""
 
+import jax
 import numpy as np
 import pytest
 
 from experiments.chimera import chimera_series, fit_var, forecast_experiment, splits
+from experiments.throughput import WORKLOADS
 
 
 def test_series_is_standardised_and_its_parts_are_as_documented():
@@ -42,3 +44,17 @@ def test_bad_method_and_setting_are_rejected():
         forecast_experiment(seed=0, method="transformer")
     with pytest.raises(ValueError, match="setting must be one of"):
         forecast_experiment(seed=0, setting="weekly")
+
+
+def test_throughput_workload_methods_compute_the_same_layer():
+    """The throughput suite's chimera workload: every method builds the same layer (same key)
+    and, in float32, agrees with the sequential scan to float32 rounding (1e-4 relative)."""
+    spec = WORKLOADS["chimera"]
+    outs = {}
+    for method in spec.methods:
+        w = spec.build(jax.random.key(0), L=12, d=3, n=2, batch=2, method=method)
+        outs[method] = np.asarray(jax.jit(w.fn)(*w.args))
+    ref = outs["sequential"]
+    assert ref.shape == (2, 12, 3, 8)
+    for method, y in outs.items():
+        np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max(), err_msg=method)

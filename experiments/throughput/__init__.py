@@ -7,7 +7,7 @@ See :mod:`experiments.throughput.run` for the rows a cell returns and the measur
 
 from .choose import choose_auto, write_choice
 from .run import SCAN_METHODS, forward_backward, summarize, throughput
-from .workloads import WORKLOADS, Workload, WorkloadSpec
+from .workloads import WORKLOADS, Workload, WorkloadSpec, workload_spec
 
 __all__ = [
     "SCAN_METHODS",
@@ -18,5 +18,6 @@ __all__ = [
     "forward_backward",
     "summarize",
     "throughput",
+    "workload_spec",
     "write_choice",
 ]

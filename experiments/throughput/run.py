@@ -39,7 +39,7 @@ import jax.numpy as jnp
 
 from ssmbench.timing import Compiled, Timing, compile_fn, fit_loglog, time_compiled
 
-from .workloads import WORKLOADS, Workload
+from .workloads import Workload, workload_spec
 
 __all__ = ["SCAN_METHODS", "forward_backward", "summarize", "throughput"]
 
@@ -171,7 +171,8 @@ def throughput(
     """Time every method of workload ``model`` over ``lengths``, forward and forward+backward.
 
     Args:
-        model: a key of :data:`WORKLOADS`.
+        model: a key of :data:`WORKLOADS`, or a dotted path ``"package.module:Name"`` to a
+            sequence layer of your own, timed as built (method ``"auto"`` only).
         d_model, n, batch: width, state size (where it applies) and batch size; float32.
         lengths: sequence lengths L. ``quick`` keeps those ``<= 4096``.
         methods: subset of the workload's methods (default all; ``"auto"`` is always included
@@ -187,9 +188,7 @@ def throughput(
 
     Returns rows as described in the module docstring.
     """
-    if model not in WORKLOADS:
-        raise ValueError(f"unknown model {model!r}; expected one of {', '.join(WORKLOADS)}")
-    spec = WORKLOADS[model]
+    spec = workload_spec(model)
     unknown = [m for m in [*methods, *fwdbwd_methods] if m not in spec.methods]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown} for {model}; expected {spec.methods}")

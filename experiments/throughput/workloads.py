@@ -12,6 +12,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from ssmbench.models import build as build_layer
+from ssmbench.models import load_layer
+from ssmbench.models.chimera import ChimeraLayer
 from ssmbench.models.diagonal import LRU, S4D
 from ssmbench.models.lcde import LinearCDE
 from ssmbench.models.mamba import Mamba
@@ -20,7 +23,7 @@ from ssmbench.models.ssm2d import SSM2D
 from ssmbench.scan import linear_recurrence, selective_scan
 from ssmbench.scan.reference import selective_scan_plain, selective_scan_remat
 
-__all__ = ["Workload", "WorkloadSpec", "WORKLOADS"]
+__all__ = ["Workload", "WorkloadSpec", "WORKLOADS", "workload_spec"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,19 @@ def _build_ssm2d(key, *, L, d, n, batch, method):
     return _model_workload(model, kx, L=L, batch=batch)
 
 
+def _build_chimera(key, *, L, d, n, batch, method):
+    """ChimeraLayer on (L, V = d, 8 channels): two heads, both variate directions."""
+    km, kx = jax.random.split(key)
+    model = ChimeraLayer(8, n, method=method, key=km)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    x = jax.random.normal(kx, (batch, L, d, 8), jnp.float32)
+
+    def fn(params, x):
+        return jax.vmap(eqx.combine(params, static))(x)
+
+    return Workload(fn, (params, x), (0,))
+
+
 def _build_lcde(key, *, L, d, n, batch, method):
 
     km, kx = jax.random.split(key)
@@ -193,9 +209,44 @@ WORKLOADS: dict[str, WorkloadSpec] = {
         _build_ssm2d,
         "2D SSM (time x variates, V = d_model, 2 heads): Roesser scan (default) vs closed-form 2D kernel",
     ),
+    "chimera": WorkloadSpec(
+        ("auto", "sequential", "columns"),
+        _build_chimera,
+        "Chimera layer (V = d_model variates, 8 channels, 2 heads, both directions): sequential"
+        " 2-D scan vs the time-parallel columns scan",
+    ),
     "lcde": WorkloadSpec(
         ("auto", "sequential", "associative", "chunked"),
         _build_lcde,
         "Linear CDE (diagonal A_i, exact solver, hidden = n) over a d_model-channel path",
     ),
 }
+
+
+def _build_user_layer(path: str):
+    """A builder for the layer a dotted path names, timed as built (one method, "auto")."""
+
+    def build(key, *, L, d, n, batch, method):
+        km, kx = jax.random.split(key)
+        layer = build_layer(path, d, key=km)
+        # timed in float32, like the zoo's workloads (a user layer need not cast its parameters)
+        f32 = lambda a: a.astype(jnp.float32) if eqx.is_inexact_array(a) else a  # noqa: E731
+        return _model_workload(jax.tree.map(f32, layer), kx, L=L, batch=batch)
+
+    return build
+
+
+def workload_spec(model: str) -> WorkloadSpec:
+    """The workload ``model`` names: a key of :data:`WORKLOADS`, or a dotted path
+    ``"package.module:Name"`` to a sequence layer of your own (bring your own model; see
+    :func:`ssmbench.models.load_layer`), built as ``Name(d_model, key=...)`` and timed with the
+    one method ``"auto"`` (as built)."""
+    if model in WORKLOADS:
+        return WORKLOADS[model]
+    if ":" in model:
+        load_layer(model)  # fails early, naming the path, if it cannot be imported
+        return WorkloadSpec(("auto",), _build_user_layer(model), f"user layer {model}")
+    raise ValueError(
+        f"unknown model {model!r}; expected one of {', '.join(WORKLOADS)}, or a dotted path "
+        f"'package.module:Name' to a sequence layer"
+    )

@@ -35,6 +35,7 @@ from .bounds import (
     smc,
     systematic_resample,
 )
+from .byo import build_ssm, load_ssm
 from .classic import (
     AbstractLotkaVolterra,
     LotkaVolterra,
@@ -56,6 +57,8 @@ from .proposals import (
 )
 
 __all__ = [
+    "build_ssm",
+    "load_ssm",
     "dpf",
     "dpf_marginal",
     "BOUNDS",
