@@ -210,35 +210,55 @@ def write_plots(run_dir: str | Path, plots: list[Any], table: pd.DataFrame) -> l
                 f"note: plot {i} ({p.experiment}: {p.y} vs {p.x}) has no data to draw\n"
             )
             continue
-        fig, ax = plt.subplots(figsize=(6, 4))
-        groups = df.groupby(p.hue, sort=True) if p.hue and p.hue in df.columns else [(None, df)]
-        for label, g in groups:
-            s = g.groupby(p.x)["value"].agg(["mean", "std"]).sort_index()
-            ax.errorbar(
-                s.index.to_numpy(dtype=float),
-                s["mean"],
-                yerr=s["std"].fillna(0.0),
-                marker="o",
-                capsize=3,
-                label=None if label is None else f"{p.hue}={label}",
-            )
-        if p.logx:
-            ax.set_xscale("log")
-        if p.logy:
-            ax.set_yscale("log")
-        ax.set_xlabel(p.x)
-        ax.set_ylabel(p.y)
-        where = ", ".join(f"{k}={v}" for k, v in p.where.items())
-        ax.set_title(
-            p.title or f"{p.experiment}: {p.y} vs {p.x}" + (f" ({where})" if where else "")
-        )
-        if p.hue:
-            ax.legend(fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        name = f"plot{i}-{p.experiment}-{p.y}-vs-{p.x}.png".replace("/", "_")
-        path = Path(run_dir) / name
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        out.append(path)
+        try:
+            out.append(_draw_plot(plt, p, i, df, run_dir))
+        except Exception as e:  # a plot must never lose a finished run's table and summary
+            plt.close("all")
+            sys.stderr.write(f"note: plot {i} ({p.experiment}: {p.y} vs {p.x}) failed: {e!r}\n")
     return out
+
+
+def _draw_plot(plt, p: Any, i: int, df: pd.DataFrame, run_dir: str | Path) -> Path:
+    """Draw one declared plot of the rows ``df`` (already selected) as a PNG; its path."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups = df.groupby(p.hue, sort=True) if p.hue and p.hue in df.columns else [(None, df)]
+    # a categorical x (e.g. a data setting) is drawn at 0..k-1 in first-appearance order,
+    # each hue group shifted a little so that error bars do not overlap
+    categorical = pd.to_numeric(df[p.x], errors="coerce").isna().any()
+    cats = list(dict.fromkeys(df[p.x].astype(str))) if categorical else []
+    n_groups = len(groups) if not isinstance(groups, list) else 1
+    for j, (label, g) in enumerate(groups):
+        s = g.groupby(p.x)["value"].agg(["mean", "std"]).sort_index()
+        if categorical:
+            shift = 0.3 * (j - (n_groups - 1) / 2) / max(n_groups, 1)
+            xs = np.array([cats.index(str(v)) for v in s.index], float) + shift
+        else:
+            xs = s.index.to_numpy(dtype=float)
+        ax.errorbar(
+            xs,
+            s["mean"],
+            yerr=s["std"].fillna(0.0),
+            marker="o",
+            linestyle="none" if categorical else "-",
+            capsize=3,
+            label=None if label is None else f"{p.hue}={label}",
+        )
+    if categorical:
+        ax.set_xticks(range(len(cats)), cats, rotation=20, fontsize=8)
+    if p.logx and not categorical:
+        ax.set_xscale("log")
+    if p.logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(p.x)
+    ax.set_ylabel(p.y)
+    where = ", ".join(f"{k}={v}" for k, v in p.where.items())
+    ax.set_title(p.title or f"{p.experiment}: {p.y} vs {p.x}" + (f" ({where})" if where else ""))
+    if p.hue:
+        ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    name = f"plot{i}-{p.experiment}-{p.y}-vs-{p.x}.png".replace("/", "_")
+    path = Path(run_dir) / name
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
