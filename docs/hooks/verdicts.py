@@ -33,6 +33,7 @@ from mkdocs.structure.files import File, Files
 CLAIM_RUNS: dict[str, list[str]] = {
     "claims/complex-vs-real.md": ["results/theory-complex-vs-real"],
     "claims/dsr.md": ["results/dsr"],
+    "claims/chimera.md": ["results/chimera"],
     "claims/feature-learning.md": ["results/theory-feature-learning/v6-mamba"],
     "claims/rough-paths.md": [
         "results/theory-rough-paths",
