@@ -7,6 +7,9 @@ expected, rather than deep inside ``jnp.fft`` or an MLIR lowering.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,3 +51,23 @@ def check_sizes(**sizes: object) -> None:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def load_dotted(path: str, what: str) -> Callable:
+    """The callable a dotted path ``"package.module:name"`` names (bring your own model).
+
+    ``what`` names the kind of object in the errors ("layer", "model"): a malformed path, a
+    module that cannot be imported, or a name that is missing or not callable raise ValueError
+    naming the path. The module is imported by name, so it must be on the import path.
+    """
+    mod_name, _, attr = path.partition(":")
+    if not mod_name or not attr.isidentifier():
+        raise ValueError(f"a {what} path must look like 'package.module:Name', got {path!r}")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as e:
+        raise ValueError(f"{what} {path!r}: cannot import {mod_name!r}: {e}") from None
+    obj = getattr(mod, attr, None)
+    if obj is None or not callable(obj):
+        raise ValueError(f"{what} {path!r}: module {mod_name!r} has no callable {attr!r}")
+    return obj

@@ -20,12 +20,11 @@ import jax
 import matplotlib
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter1d
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ssmbench.dsr import state_space_divergence  # noqa: E402
+from ssmbench.dsr import power_spectrum, state_space_divergence  # noqa: E402
 
 from .reconstruction import _free_run, train_cell  # noqa: E402
 
@@ -34,14 +33,6 @@ __all__ = ["plot_run"]
 _TRAIN_KEYS = ("T", "tr", "dt", "latent_dim", "hidden_dim", "alpha", "window", "batch_size",
                "steps", "learning_rate", "final_lr_fraction", "train_noise", "unroll", "conv",
                "free_run_steps")  # fmt: skip
-
-
-def _spectrum(x: np.ndarray, sigma: float = 20.0) -> np.ndarray:
-    """The D_H spectrum of each column: z-scored, |rfft|², Gaussian-smoothed, normalised."""
-    z = (x - x.mean(0)) / x.std(0)
-    p = np.abs(np.fft.rfft(z, axis=0)) ** 2
-    p = np.clip(gaussian_filter1d(p, sigma, axis=0), 0, None)
-    return p / p.sum(0, keepdims=True)
 
 
 def plot_run(run_dir: str | Path, *, seed: int = 0, noise: float = 0.01, n: int = 20000):
@@ -77,7 +68,7 @@ def plot_run(run_dir: str | Path, *, seed: int = 0, noise: float = 0.01, n: int 
     fig.savefig(att, dpi=110)
     plt.close(fig)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    spec = {name: _spectrum(x) for name, x in [("true", ref), *gens.items()]}
+    spec = {name: power_spectrum(x) for name, x in [("true", ref), *gens.items()]}
     for j, ax in enumerate(axes):
         for name, p in spec.items():
             ax.semilogy(p[: len(p) // 4, j], lw=1, label=name)

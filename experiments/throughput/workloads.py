@@ -99,10 +99,11 @@ def _build_recurrence(key, *, L, d, n, batch, method):
     return Workload(jax.vmap(one), (a, b), (0, 1))
 
 
-def _model_workload(model: eqx.Module, key, *, L, batch, d=None) -> Workload:
-    """An Equinox layer (unbatched ``(L, d) -> (L, d)``) as a workload differentiated by its params."""
+def _model_workload(model: eqx.Module, key, *, L, batch, d=None, cell=()) -> Workload:
+    """An Equinox layer (unbatched ``(L, d, *cell) -> same``) as a workload differentiated by
+    its params; ``cell`` are trailing input axes (e.g. Chimera's channels per variate)."""
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    x = jax.random.normal(key, (batch, L, d or model.d_model), jnp.float32)
+    x = jax.random.normal(key, (batch, L, d or model.d_model, *cell), jnp.float32)
 
     def fn(params, x):
         return jax.vmap(eqx.combine(params, static))(x)
@@ -157,13 +158,7 @@ def _build_chimera(key, *, L, d, n, batch, method):
     """ChimeraLayer on (L, V = d, 8 channels): two heads, both variate directions."""
     km, kx = jax.random.split(key)
     model = ChimeraLayer(8, n, method=method, key=km)
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    x = jax.random.normal(kx, (batch, L, d, 8), jnp.float32)
-
-    def fn(params, x):
-        return jax.vmap(eqx.combine(params, static))(x)
-
-    return Workload(fn, (params, x), (0,))
+    return _model_workload(model, kx, L=L, batch=batch, d=d, cell=(8,))
 
 
 def _build_lcde(key, *, L, d, n, batch, method):

@@ -56,6 +56,7 @@ from .metrics import (
     hellinger_distance,
     occupation_histogram,
     occupation_histogram_reference,
+    power_spectrum,
     power_spectrum_distance,
     state_space_divergence,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "gmm_kl_divergence",
     "gaussian_smooth",
     "hellinger_distance",
+    "power_spectrum",
     "power_spectrum_distance",
     "BINNING_MAX_DIM",
     "lyapunov_spectrum_map",

@@ -32,6 +32,7 @@ __all__ = [
     "state_space_divergence",
     "gmm_kl_divergence",
     "gaussian_smooth",
+    "power_spectrum",
     "power_spectrum_distance",
     "hellinger_distance",
     "BINNING_MAX_DIM",
@@ -171,8 +172,10 @@ def gaussian_smooth(p: ArrayLike, sigma: float) -> np.ndarray:
     return np.stack([np.convolve(padded[:, j], k, mode="valid") for j in range(p.shape[1])], 1)
 
 
-def _spectrum(x: np.ndarray, sigma: float) -> np.ndarray:
-    """The z-scored, smoothed, normalized power spectrum of every column."""
+def power_spectrum(x: ArrayLike, sigma: float = 20.0) -> np.ndarray:
+    """The spectrum D_H compares: every column z-scored, ``|rfft|²``, Gaussian-smoothed
+    (:func:`gaussian_smooth`), clipped at 0 and normalized to sum 1."""
+    x = np.asarray(x, np.float64)
     z = (x - x.mean(0)[None, :]) / x.std(0, ddof=1)[None, :]
     ps = gaussian_smooth(np.abs(np.fft.rfft(z, axis=0)) ** 2, sigma)
     ps = np.maximum(ps, 0.0)
@@ -191,4 +194,4 @@ def power_spectrum_distance(x_true: ArrayLike, x_gen: ArrayLike, *, sigma: float
     x, y = _pair(x_true, x_gen, same_length=True)
     if not np.all(np.isfinite(y)) or np.any(y.std(0) == 0):
         return math.nan
-    return float(np.mean(hellinger_distance(_spectrum(x, sigma), _spectrum(y, sigma))))
+    return float(np.mean(hellinger_distance(power_spectrum(x, sigma), power_spectrum(y, sigma))))

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._validate import load_dotted
 from ._base import AbstractSequenceLayer
 from ._common import cast_floats
 from .diagonal import LRU, S4D
@@ -68,21 +69,10 @@ def load_layer(path: str) -> Callable[..., AbstractSequenceLayer]:
     must be importable from where the run starts (the working directory and the suite's own
     directory are on the import path during a suite run).
     """
-    import importlib
-
-    mod_name, _, attr = path.partition(":")
-    if not mod_name or not attr.isidentifier():
-        raise ValueError(f"a layer path must look like 'package.module:Name', got {path!r}")
-    try:
-        mod = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise ValueError(f"layer {path!r}: cannot import {mod_name!r}: {e}") from None
-    ctor = getattr(mod, attr, None)
-    if ctor is None or not callable(ctor):
-        raise ValueError(f"layer {path!r}: module {mod_name!r} has no callable {attr!r}")
+    ctor = load_dotted(path, "layer")
     if isinstance(ctor, type) and not issubclass(ctor, AbstractSequenceLayer):
         raise TypeError(
-            f"layer {path!r}: {attr} must subclass ssmbench.models.AbstractSequenceLayer "
+            f"layer {path!r}: {ctor.__name__} must subclass ssmbench.models.AbstractSequenceLayer "
             f"(the protocol: Layer(d_model, *, key, **kwargs), an unbatched (L, d_model) -> "
             f"(L, d_model) causal __call__)"
         )

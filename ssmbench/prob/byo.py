@@ -10,11 +10,11 @@ result must be an :class:`~ssmbench.prob.AbstractSSM` (usually an
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import jax
 
+from .._validate import load_dotted
 from ._base import AbstractSSM
 
 __all__ = ["build_ssm", "load_ssm"]
@@ -26,18 +26,9 @@ def load_ssm(path: str) -> Callable[..., AbstractSSM]:
     Raises ValueError naming the path when it is malformed, cannot be imported, or names nothing
     callable; TypeError when it names a class that is not an AbstractSSM.
     """
-    mod_name, _, attr = path.partition(":")
-    if not mod_name or not attr.isidentifier():
-        raise ValueError(f"a model path must look like 'package.module:name', got {path!r}")
-    try:
-        mod = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise ValueError(f"model {path!r}: cannot import {mod_name!r}: {e}") from None
-    ctor = getattr(mod, attr, None)
-    if ctor is None or not callable(ctor):
-        raise ValueError(f"model {path!r}: module {mod_name!r} has no callable {attr!r}")
+    ctor = load_dotted(path, "model")
     if isinstance(ctor, type) and not issubclass(ctor, AbstractSSM):
-        raise TypeError(f"model {path!r}: {attr} must subclass ssmbench.prob.AbstractSSM")
+        raise TypeError(f"model {path!r}: {ctor.__name__} must subclass ssmbench.prob.AbstractSSM")
     return ctor
 
 
