@@ -14,6 +14,7 @@ import pytest
 from ssmbench.models.chimera import ChimeraForecaster, ChimeraLayer
 from ssmbench.models.ssm2d import ar_companion_modes
 from ssmbench.scan import scan2d, scan2d_loop, selective_scan
+from ssmbench.scan.scan2d import _shift_inverse
 
 TOL = 1e-10
 
@@ -62,6 +63,18 @@ def test_scan2d_equals_loop(method, V, T, d, n, complex_):
     y = np.asarray(scan2d(*args, method=method))
     assert y.shape == (V, T, d) and y.dtype == np.float64
     np.testing.assert_allclose(y, ref, rtol=0, atol=TOL * max(1.0, np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("V", [1, 2, 7])
+def test_shift_inverse_is_the_dense_inverse(V):
+    """The columns scan's closed-form (I - diag(a) S)^-1 (no LAPACK) against numpy's inverse,
+    batched, complex; a[0] is multiplied by nothing, so it is set to 0 as in the scan."""
+    rng = np.random.default_rng(V)
+    a = rng.normal(size=(3, V)) + 1j * rng.normal(size=(3, V))
+    a[:, 0] = 0
+    S = np.eye(V, k=-1)
+    dense = np.stack([np.linalg.inv(np.eye(V) - np.diag(ai) @ S) for ai in a])
+    np.testing.assert_allclose(_shift_inverse(jnp.asarray(a)), dense, rtol=1e-12, atol=1e-12)
 
 
 def test_scan2d_gradients_agree_with_finite_differences():

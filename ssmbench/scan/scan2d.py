@@ -121,6 +121,23 @@ def _sequential(u, delta1, delta2, A, B1, B2, C1, C2, dtype, variate_method):
     return jnp.swapaxes(y, 0, 1)
 
 
+def _shift_inverse(a: Array) -> Array:
+    """``(I − diag(a) S)⁻¹`` for S the shift down (``(S h)[v] = h[v−1]``), batched over leading
+    axes: ``M[i, j] = a[j+1] ⋯ a[i]`` for i ≥ j, 0 above the diagonal.
+
+    Closed form with elementwise products only. A batched ``solve_triangular`` (LAPACK trsm)
+    here hung jaxlib 0.10.2's 2-thread CPU pool (``docs/suites.md``, "Known problem"); the product
+    has no LAPACK call. O(V³) per matrix, the cost of the matrix products that follow anyway.
+    """
+    V = a.shape[-1]
+    i, j, k = np.ogrid[:V, :V, :V]
+    lead = (1,) * (a.ndim - 1)
+    inside = ((j < k) & (k <= i)).reshape(lead + (V, V, V))  # the factors of M[i, j]
+    factors = jnp.where(inside, a[..., None, None, :], jnp.ones((), a.dtype))
+    lower = np.tril(np.ones((V, V))).reshape(lead + (V, V))
+    return jnp.prod(factors, axis=-1) * jnp.asarray(lower, a.dtype)
+
+
 def _columns(u, delta1, delta2, A, B1, B2, C1, C2, dtype):
     """Associative scan over time of the columns' affine maps (2V x 2V per channel, mode)."""
     V, T, d = u.shape
@@ -132,9 +149,7 @@ def _columns(u, delta1, delta2, A, B1, B2, C1, C2, dtype):
     eye = _lead(jnp.eye(V, dtype=dtype), 5)
     S = _lead(jnp.eye(V, k=-1, dtype=dtype), 5)  # (S h)[v] = h[v-1]
     a4 = a4.at[..., 0].set(0)
-    M = jax.scipy.linalg.solve_triangular(
-        eye - a4[..., :, None] * S, jnp.broadcast_to(eye, a4.shape + (V,)), lower=True
-    )  # (T, d, n, V, V): M = (I - diag(a4) S)^-1
+    M = _shift_inverse(a4)  # (T, d, n, V, V): M = (I - diag(a4) S)^-1
     MD3S = M @ (a3[..., :, None] * S)
     G = jnp.concatenate(
         [
