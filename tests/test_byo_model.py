@@ -15,6 +15,7 @@ from experiments.trainers import sv_experiment
 from experiments.trainers.driver import smc_evaluator
 from ssmbench.models import Deep, build
 from ssmbench.prob import StochasticVolatility, build_ssm
+from theory.rough_paths import USER_CLASS, Stack, rough_paths
 
 
 def test_a_dotted_path_builds_the_users_layer_and_it_matches_its_loop():
@@ -91,3 +92,38 @@ def test_a_users_ssm_runs_through_the_trainers_and_matches_the_builtin_in_law():
     assert np.isfinite(got["heldout_smc"]) and "phi" not in got
     with pytest.raises(ValueError, match="cannot import"):
         build_ssm("nope_pkg.mod:f", key=jax.random.key(0), state_dim=1, obs_dim=1, dtype=None)
+
+
+def test_the_rough_path_check_runs_a_users_layer_by_its_dotted_path(tmp_path):
+    """The rough-path experiment takes a dotted path as a family (encoder + the user's layers,
+    linear + ReLU mixing between them); its rows carry class "user", so the suite's checks, which
+    select zoo classes, do not judge it."""
+    x = jax.random.normal(jax.random.PRNGKey(3), (20, 2))
+    stack = Stack("byo_layers:EMA", 2, 6, 2, key=jax.random.PRNGKey(4))
+    h = jax.vmap(stack.encoder)(x)
+    h = stack.layers[0].reference(h)
+    h = jax.nn.relu(jax.vmap(stack.mixes[0].lin)(h))
+    h = stack.layers[1].reference(h)
+    np.testing.assert_allclose(stack(x), h[-1], rtol=1e-12, atol=1e-12)
+    suite = {
+        "suite": {"name": "byo-rough", "seeds": [0]},
+        "experiment": [
+            {
+                "name": "rough",
+                "run": "theory.rough_paths:rough_paths",
+                "params": {"family": "byo_layers:EMA", "ridge_families": ["byo_layers:EMA"],
+                           "e2e_families": ["byo_layers:EMA"], "widths": [8], "depths": [1],
+                           "e2e_widths": [4], "words": ["12"], "n_train": 60, "n_test": 40,
+                           "length": 12, "steps": 5, "batch": 16},
+            }
+        ],
+    }  # fmt: skip
+    res = ssmbench.run_suite(suite, tmp_path / "run", progress=None)
+    assert res.clean, res.table[["status", "status_detail"]].drop_duplicates()
+    r2 = res.table[res.table.metric == "r2"]
+    assert set(r2["mode"]) == {"ridge", "e2e"} and set(r2["class"]) == {USER_CLASS}
+    assert np.all(np.isfinite(r2["value"]))
+    with pytest.raises(TypeError, match="must subclass"):
+        rough_paths(seed=0, family="s4d", ridge_families=["byo_layers:NotALayer"])
+    with pytest.raises(ValueError, match="or a dotted path"):
+        rough_paths(seed=0, family="s4dd")

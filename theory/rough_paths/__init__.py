@@ -27,12 +27,24 @@ in depth (:mod:`.models`), and the experiment :func:`rough_paths` (:mod:`.experi
 """
 
 from .experiment import rough_paths
-from .models import FAMILIES, FAMILY_CLASS, Family, Regressor, Stack
+from .models import (
+    FAMILIES,
+    FAMILY_CLASS,
+    USER_CLASS,
+    Family,
+    Regressor,
+    Stack,
+    check_family,
+    family_class,
+)
 from .readouts import DEFAULT_LAMBDAS, r2_score, ridge_fit_predict, train_e2e
 
 __all__ = [
     "FAMILIES",
     "FAMILY_CLASS",
+    "USER_CLASS",
+    "check_family",
+    "family_class",
     "Family",
     "Stack",
     "Regressor",

@@ -13,9 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from ssmbench.models._common import cast_floats
 from ssmbench.tasks.signatures import brownian_paths, random_walk_paths, signature_targets
 
-from .models import FAMILIES, FAMILY_CLASS, Family, Regressor, Stack
+from .models import FAMILIES, Family, Regressor, Stack, check_family, family_class
 from .readouts import r2_score, ridge_fit_predict, train_e2e
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def rough_paths(
     *,
     seed: int,
     quick: bool = False,
-    family: Family = "lcde-dense",
+    family: Family | str = "lcde-dense",
     ridge_families: list[str] = list(FAMILIES),  # noqa: B006 (read-only default)
     e2e_families: list[str] = ["s4d", "mamba"],  # noqa: B006
     family_depths: dict[str, list[int]] = {},  # noqa: B006
@@ -81,22 +82,23 @@ def rough_paths(
     ``widths`` (random-feature mode) the same way. ``warmup_steps`` > 0 adds a linear warmup to
     the end-to-end cosine schedule (see :func:`train_e2e`).
 
+    ``family`` (and the entries of the family lists) may be a dotted path
+    ``"package.module:Layer"`` to your own :class:`~ssmbench.models.AbstractSequenceLayer`; it is
+    stacked like ``s4d``/``mamba`` and its rows carry class ``"user"``.
+
     Rows: metric ``r2`` (held-out R²), ``nmse`` (1 − R², normalised test MSE) and ``fit_s``, with
-    columns family, class (time-invariant / selective-diagonal / selective-dense), mode, width,
+    columns family, class (time-invariant / selective-diagonal / selective-dense / user), mode, width,
     depth, word, largest (width is the largest of the mode's widths) and model (a plot label).
     ``quick`` is applied by the suite's ``quick_params``; here it only shortens training further
     if the suite does not.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    check_family(family)
     for name, fams in (("ridge_families", ridge_families), ("e2e_families", e2e_families)):
         for f in fams:
-            if f not in FAMILIES:
-                raise ValueError(f"{name} entries must be in {FAMILIES}, got {f!r}")
+            check_family(f, f"{name} entries")
     for name, table in (("family_depths", family_depths), ("family_widths", family_widths)):
         for f in table:
-            if f not in FAMILIES:
-                raise ValueError(f"{name} keys must be in {FAMILIES}, got {f!r}")
+            check_family(f, f"{name} keys")
     modes = [m for m, fams in (("ridge", ridge_families), ("e2e", e2e_families)) if family in fams]
     depths = family_depths.get(family, depths)
     widths = family_widths.get(family, widths)
@@ -120,7 +122,8 @@ def rough_paths(
                     t0 = time.perf_counter()
                     km = jax.random.fold_in(jax.random.fold_in(k_model, depth), width)
                     ks, kh = jax.random.split(km)
-                    stack = Stack(family, d, width, depth, mix=mix, key=ks)
+                    # in the paths' dtype (float32; a no-op unless x64 is on, as in the tests)
+                    stack = cast_floats(Stack(family, d, width, depth, mix=mix, key=ks), x.dtype)
                     if mode == "ridge":
                         feats = _batched(stack, x)
                         if not np.all(np.isfinite(feats)):
@@ -129,7 +132,7 @@ def rough_paths(
                             pred, _ = ridge_fit_predict(feats[:n_train], ytr, feats[n_train:])
                             r2 = r2_score(yte, pred)
                     else:
-                        model = Regressor(stack, width, key=kh)
+                        model = cast_floats(Regressor(stack, width, key=kh), x.dtype)
                         kt = jax.random.fold_in(
                             jax.random.fold_in(k_train, wi), depth * 1000 + width
                         )
@@ -146,7 +149,7 @@ def rough_paths(
                         pred = _batched(trained, x[n_train:])
                         r2 = r2_score(yte, pred) if np.all(np.isfinite(pred)) else math.nan
                     cols = {
-                        "class": FAMILY_CLASS[family],
+                        "class": family_class(family),
                         "mode": mode,
                         "width": width,
                         "depth": depth,

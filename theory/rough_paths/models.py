@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ssmbench.models.blocks import build, load_layer
 from ssmbench.models.diagonal import S4D
 from ssmbench.models.lcde import LinearCDE
 from ssmbench.models.mamba import Mamba
@@ -23,6 +24,28 @@ FAMILY_CLASS = {
     "lcde-dense": "selective-dense",
 }
 Family = Literal["s4d", "lcde-t", "mamba", "lcde-diag", "lcde-dense"]
+#: The class recorded for a layer named by a dotted path (bring your own model): the check does
+#: not know whether it is selective, so it is judged with none of the zoo's classes.
+USER_CLASS = "user"
+
+
+def check_family(family: str, what: str = "family") -> None:
+    """Refuse a family that is neither a zoo family (:data:`FAMILIES`) nor a loadable dotted path
+    ``"package.module:Name"`` to an :class:`~ssmbench.models.AbstractSequenceLayer`."""
+    if ":" in family:
+        load_layer(family)  # imports it now: a bad path fails before any data or training
+        return
+    if family not in FAMILIES:
+        raise ValueError(
+            f"{what} must be one of {FAMILIES} or a dotted path 'package.module:Layer', "
+            f"got {family!r}"
+        )
+
+
+def family_class(family: str) -> str:
+    """The family's class (time-invariant / selective-diagonal / selective-dense), or
+    :data:`USER_CLASS` for a dotted-path layer."""
+    return USER_CLASS if ":" in family else FAMILY_CLASS[family]
 
 
 class _Mix(eqx.Module):
@@ -55,7 +78,9 @@ class _CDEMix(eqx.Module):
 class Stack(eqx.Module):
     """``depth`` sequence layers of one family; ``features(x)`` is the last layer's state at T.
 
-    - ``s4d`` / ``mamba``: a linear encoder d -> width, then ``depth`` zoo layers (L, width) ->
+    - ``s4d`` / ``mamba`` / a dotted path ``"package.module:Layer"`` (your own
+      :class:`~ssmbench.models.AbstractSequenceLayer`, built as ``Layer(width, *, key)``): a
+      linear encoder d -> width, then ``depth`` zoo layers (L, width) ->
       (L, width) with linear + ReLU mixing between them (the authors' "linear mixing layer +
       ReLU"); features are the last layer's outputs at the final time (width of them). At depth 1
       there is no nonlinearity between the recurrence and the readout, as in the paper.
@@ -74,13 +99,12 @@ class Stack(eqx.Module):
     ):
         """A random stack of ``depth`` layers of ``family`` with ``width`` channels on ``d``-dim
         paths; ``mix`` is the width of the control between LinearCDE layers."""
-        if family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+        check_family(family)
         if depth < 1 or width < 1:
             raise ValueError(f"depth and width must be >= 1, got {depth}, {width}")
         self.family = family
         keys = jax.random.split(key, 2 * depth + 1)
-        if family in ("s4d", "mamba"):
+        if family in ("s4d", "mamba") or ":" in family:
             self.encoder = eqx.nn.Linear(d, width, key=keys[0])
             self.layers = [_ssm_layer(family, width, key=k) for k in keys[1 : depth + 1]]
             self.mixes = [eqx.nn.Linear(width, width, key=k) for k in keys[depth + 1 : 2 * depth]]
@@ -132,7 +156,9 @@ class Regressor(eqx.Module):
 
 
 def _ssm_layer(family: str, width: int, *, key: PRNGKeyArray) -> eqx.Module:
-    """A zoo sequence layer (L, width) -> (L, width)."""
+    """A zoo sequence layer, or the dotted path's layer, (L, width) -> (L, width)."""
+    if ":" in family:
+        return build(family, width, key=key)
     if family == "s4d":
         return S4D(width, 16, field="complex", key=key)
     if family == "mamba":
