@@ -99,6 +99,7 @@ def chorales_experiment(
     methods: list[str] = ["vae", "iwae", "fivo", "pvmc"],  # noqa: B006
     frame_ql: float = 0.5,
     ttt_fraction: float = 0.95,
+    devices: str = "one",
 ) -> list[dict[str, Any]]:
     """Bach chorales (music21's corpus) as an 88-key binary piano roll in frames of ``frame_ql``
     quarter lengths (0.5: eighth notes; 1.0: quarter notes, closer to JSB), cut
@@ -132,7 +133,7 @@ def chorales_experiment(
     batch = min(batch_size, task.y_train.shape[0])
     extra = task_extra("chorales")
     c = Comparison(
-        fit_task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, batch),
+        fit_task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, batch, devices),
         evaluator, extra, eval_key=k_eval, y_eval=y_test_all, metrics=metrics,
         warm_on=(y_val_fit,), ttt_fraction=ttt_fraction,
     )  # fmt: skip

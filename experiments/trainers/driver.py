@@ -89,10 +89,11 @@ def _progress() -> bool:
     return os.environ.get("SSMBENCH_PROGRESS", "") == "1" and sys.stderr.isatty()
 
 
-def train_config(steps, lr, eval_every, patience, batch_size) -> TrainConfig:
-    """The training configuration every method of an experiment shares."""
+def train_config(steps, lr, eval_every, patience, batch_size, devices: str = "one") -> TrainConfig:
+    """The training configuration every method of an experiment shares (``devices="all"``: data
+    parallelism over every device, :class:`ssmbench.train.TrainConfig`)."""
     return TrainConfig(steps=steps, learning_rate=lr, eval_every=eval_every, patience=patience,
-                       batch_size=batch_size, progress=_progress())  # fmt: skip
+                       batch_size=batch_size, progress=_progress(), devices=devices)  # fmt: skip
 
 
 def smc_evaluator(key: jax.Array, num_particles: int, chunk: int | None = None):

@@ -2,7 +2,9 @@
 
 Each describes its task, initial model, common evaluator and per-method metrics as a
 :class:`~experiments.trainers.driver.Comparison`; :func:`~experiments.trainers.driver.compare_methods`
-trains the methods and gives the rows.
+trains the methods and gives the rows. Each takes ``devices`` (``"one"``, the default, or
+``"all"``: data-parallel training over every device, :class:`ssmbench.train.TrainConfig`), so a
+suite can say ``params = { devices = "all" }``.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def lgssm_experiment(
     patience: int = 5,
     methods: list[str] = ["vae", "iwae", "fivo", "pvmc"],  # noqa: B006 - suite-file default
     ttt_fraction: float = 0.95,
+    devices: str = "one",
 ) -> list[dict[str, Any]]:
     """LGSSM with unknown parameters: every method learns (A, b, Q, C, d, R, m0, P0) from the same
     initialisation; early stopping on the exact validation log p(y). Rows per method:
@@ -98,7 +101,7 @@ def lgssm_experiment(
                 "heldout_bound": float(jnp.mean(lz)) / T, "smoothed_rmse": rmse}  # fmt: skip
 
     c = Comparison(
-        task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, min(batch_size, n_train)),
+        task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, min(batch_size, n_train), devices),
         exact_ll_per_step, task_extra("lgssm"), eval_key=k_eval, y_eval=y_test, smoothing=True,
         metrics=metrics,
         warm_on=(y_val,), warmup=(lambda: rts_means(model0, y_test),), ttt_fraction=ttt_fraction,
@@ -125,6 +128,7 @@ def sv_experiment(
     methods: list[str] = ["vae", "iwae", "fivo", "pvmc"],  # noqa: B006
     ttt_fraction: float = 0.95,
     model: str = "sv",
+    devices: str = "one",
 ) -> list[dict[str, Any]]:
     """Stochastic volatility: learn (mu, phi, sigma, beta) and a proposal. The common evaluator
     (early stopping on validation, the held-out metric on test) is a bootstrap particle filter
@@ -159,7 +163,7 @@ def sv_experiment(
         return out
 
     c = Comparison(
-        task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, min(batch_size, n_train)),
+        task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, min(batch_size, n_train), devices),
         evaluator, task_extra("sv"), eval_key=k_eval, y_eval=y_test, metrics=metrics,
         warm_on=(y_val, y_test), ttt_fraction=ttt_fraction,
     )  # fmt: skip
@@ -187,6 +191,7 @@ def lv_experiment(
     methods: list[str] = ["vae", "iwae", "fivo", "pvmc"],  # noqa: B006
     ttt_fraction: float = 0.95,
     variant: str = "ours",
+    devices: str = "one",
 ) -> list[dict[str, Any]]:
     """Lotka-Volterra, Poisson counts, learned MLP drift, semi-supervised: the loss is
     ``-bound/T + supervised_weight * MSE(state estimate, true states)`` with the true states of
@@ -230,7 +235,7 @@ def lv_experiment(
                 "heldout_bound": float(jnp.mean(lz)) / T}  # fmt: skip
 
     c = Comparison(
-        task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, min(batch_size, n_train)),
+        task, model0, k_fit, N, hidden, train_config(steps, lr, eval_every, patience, min(batch_size, n_train), devices),
         evaluator, task_extra("lv" if variant == "ours" else "lv-paper"), supervised_weight=supervised_weight, n_labelled=n_labelled,
         eval_key=k_eval, y_eval=y_test, smoothing=True, metrics=metrics,
         warm_on=(y_val, y_test), ttt_fraction=ttt_fraction,

@@ -5,7 +5,9 @@
 - :func:`fit`: a jitted ``lax.scan`` over steps for small fits, vmappable over initialisations
   and learning rates (:mod:`ssmbench.train.fit`).
 
-Both update the parameters through :func:`ssmbench.train.step.apply_step`.
+Both update the parameters through :func:`ssmbench.train.step.apply_step`. :func:`train` runs
+data-parallel over a device mesh with ``mesh=`` or ``TrainConfig(devices="all")``
+(:mod:`ssmbench.train.sharding`).
 :func:`time_to_target` turns evaluation curves of several methods into the time each needs to
 reach a common target.
 """

@@ -24,6 +24,12 @@ What the loop guarantees:
   cumulative *training* time (compile and evaluation excluded), ``step_s`` the time of that step.
   :attr:`TrainResult.median_step_s` is the steady-state time per gradient step (first step
   excluded as warm-up).
+- **Data parallelism** (``mesh=`` or ``TrainConfig(devices="all")``; :mod:`ssmbench.train.sharding`):
+  the batch axis is sharded over the mesh's first axis, the parameters and optimiser state are
+  replicated, and GSPMD turns the batch mean of the loss and its gradient into an all-reduce; the
+  step is the single-device program, and the results equal the single-device ones up to the
+  order of floating-point reductions. The batch of every step must divide evenly over the devices
+  (a ValueError before compiling otherwise).
 - **Log**: one dict per step (``step``, ``loss``, ``wall_s``, ``step_s``, ``finite`` and every
   ``aux`` entry, e.g. ``bound`` and ``ess``), one dict per evaluation, and an optional progress
   bar on stderr.
@@ -42,8 +48,17 @@ from typing import Any, TextIO
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh
 
 from ..timing import compiled_memory
+from .sharding import (
+    check_divisible,
+    constrain_batch,
+    mesh_key,
+    place_args,
+    resolve_mesh,
+    step_shardings,
+)
 from .step import (
     COMPILED,
     COMPILED_LOCK,
@@ -146,11 +161,15 @@ def compile_step(
     config: TrainConfig = DEFAULT_CONFIG,
     cache_key: Hashable | None = None,
     step_keys: jax.Array | None = None,
+    mesh: Mesh | None = None,
 ) -> tuple[Any, float, bool]:
     """Compile the training step of :func:`train` for these arguments: ``(compiled, compile_s,
     reused)``. With ``cache_key`` the program goes into (or comes from) the in-process cache that
     :func:`train` reads, so a caller can compile several steps ahead of time, e.g. in threads
-    (XLA compiles without holding the GIL). Arguments as for :func:`train`."""
+    (XLA compiles without holding the GIL). Arguments as for :func:`train`; with a mesh the
+    program takes the parameters, optimiser state and keys replicated and the data sharded on
+    its leading axis (:func:`ssmbench.train.sharding.data_sharding`), and returns them
+    replicated."""
     draw = data if callable(data) else None
     arrays = None if draw is not None else data
     n_seq = None if draw is not None else batch_size_of(data)
@@ -163,6 +182,11 @@ def compile_step(
     opt_state = opt.init(trainable)
     k_steps = _step_keys(key, step_keys)
     per_step = step_keys is not None
+    mesh = resolve_mesh(config.devices, mesh)
+    if mesh is not None:  # the batch of every step must split evenly, checked before compiling
+        k0 = k_steps[0] if per_step else k_steps
+        used = batch_size_of(jax.eval_shape(draw, k0)) if draw is not None else config.batch_size
+        check_divisible(used if used is not None else n_seq, mesh)
 
     # the keys and the data are arguments, not closure constants, so that the compiled step is the
     # same program for every seed
@@ -176,6 +200,7 @@ def compile_step(
             batch = jax.tree.map(lambda z: z[idx], data)
         else:
             batch = data
+        batch = constrain_batch(batch, mesh)
         new_trainable, new_opt_state, loss, aux, grads = apply_step(
             lambda p: loss_fn(p, k, batch), opt, trainable, static, opt_state, has_aux=True
         )
@@ -195,7 +220,7 @@ def compile_step(
                    config.schedule, config.warmup_steps, config.final_lr_fraction,
                    config.steps if config.schedule != "constant" else None)  # fmt: skip
         full_key = (cache_key, opt_key, n_seq, signature(trainable), signature(static, by_value=True),
-                    signature(opt_state), signature(data), signature(k_steps))  # fmt: skip
+                    signature(opt_state), signature(data), signature(k_steps), mesh_key(mesh))  # fmt: skip
         try:
             hash(full_key)
         except TypeError:  # an unhashable non-array leaf: compile without caching
@@ -208,7 +233,11 @@ def compile_step(
         if hit is not None:
             return hit[0], hit[1], True
     t0 = time.perf_counter()
-    compiled = jax.jit(step).lower(trainable, opt_state, i0, k_steps, arrays).compile()
+    compiled = (
+        jax.jit(step, **step_shardings(mesh, n_seq))
+        .lower(trainable, opt_state, i0, k_steps, arrays)
+        .compile()
+    )
     compile_s = time.perf_counter() - t0
     if full_key is not None:
         with COMPILED_LOCK:
@@ -228,6 +257,7 @@ def train(
     eval_fn: Callable[[Any, jax.Array], Mapping[str, float]] | None = None,
     cache_key: Hashable | None = None,
     step_keys: jax.Array | None = None,
+    mesh: Mesh | None = None,
 ) -> TrainResult:
     """Minimise ``loss_fn`` over the inexact array leaves of ``params`` with optax.
 
@@ -248,6 +278,13 @@ def train(
     ``data`` may be a function ``data(key) -> batch`` that draws a fresh batch inside the step
     (no ``batch_size``, no cache). ``step_keys``: an array of one PRNG key per step (at least
     ``config.steps``) to use instead of ``fold_in(split(key)[0], step)``.
+
+    ``mesh``: data parallelism over a :class:`jax.sharding.Mesh` (it wins over
+    ``config.devices``; ``devices="all"`` is a 1-D mesh ``"data"`` over ``jax.devices()``). The
+    data are sharded on their leading axis over the mesh's first axis, the parameters and
+    optimiser state replicated (``params``/``final_params`` come back replicated). The batch of
+    every step (the data, ``batch_size`` or the drawn batch) must be divisible by that axis's
+    size. A one-device mesh runs the single-device program.
     """
     trainable, static = eqx.partition(params, eqx.is_inexact_array)
     opt_state = make_optimizer(config).init(trainable)
@@ -255,11 +292,15 @@ def train(
     k_steps = _step_keys(key, step_keys)
     if step_keys is not None and len(step_keys) < config.steps:
         raise ValueError(f"step_keys has {len(step_keys)} keys for {config.steps} steps")
-    compiled, compile_s, reused = compile_step(
-        loss_fn, params, data, key=key, config=config, cache_key=cache_key, step_keys=step_keys
-    )
+    compiled, compile_s, reused = compile_step(loss_fn, params, data, key=key, config=config,
+                                               cache_key=cache_key, step_keys=step_keys, mesh=mesh)  # fmt: skip
     memory_bytes = compiled_memory(compiled)[0]
     arrays = None if callable(data) else data
+    mesh = resolve_mesh(config.devices, mesh)
+    n_seq = None if arrays is None else batch_size_of(arrays)
+    trainable, opt_state, k_steps, arrays = place_args(
+        mesh, n_seq, (trainable, opt_state, k_steps, arrays)
+    )
 
     log: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []

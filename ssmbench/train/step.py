@@ -53,6 +53,10 @@ class TrainConfig:
         training wall time and step of that evaluation (``time_to_target_s``, ``target_step``);
         a run that never reaches it records NaN and None. None: no target.
     progress: draw a progress bar on stderr.
+    devices: "one" (the default: the default device) or "all": data parallelism over a 1-D mesh
+        ``"data"`` of every device, ``jax.devices()`` (the batch axis sharded, the parameters
+        replicated; :mod:`ssmbench.train.sharding`). A ``mesh=`` given to
+        :func:`~ssmbench.train.train` wins over it.
     """
 
     steps: int = 1000
@@ -70,6 +74,7 @@ class TrainConfig:
     warmup_steps: int = 0
     final_lr_fraction: float = 0.0
     target: float | None = None
+    devices: str = "one"
 
     def __post_init__(self) -> None:
         """Validate the settings."""
@@ -93,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must be in [0, steps], got {self.warmup_steps}")
         if self.target is not None and not math.isfinite(self.target):
             raise ValueError(f"target must be a finite number or None, got {self.target}")
+        if self.devices not in ("one", "all"):
+            raise ValueError(f"devices must be 'one' or 'all', got {self.devices!r}")
         if not 0.0 <= self.final_lr_fraction <= 1.0:
             raise ValueError(f"final_lr_fraction must be in [0, 1], got {self.final_lr_fraction}")
 
