@@ -96,3 +96,11 @@ def die_always(*, seed: int) -> dict[str, float]:
 
     os.kill(os.getpid(), signal.SIGKILL)
     return {"never": 0.0}
+
+
+def span(*, seed: int, k: int = 0, delay: float = 0.5) -> dict[str, float]:
+    """Sleeps ``delay`` s and returns when it ran (wall-clock epoch seconds), so a test can check
+    which cells overlapped in time."""
+    t0 = time.time()
+    time.sleep(delay)
+    return {"t0": t0, "t1": time.time()}

@@ -98,8 +98,8 @@ def test_a_cell_over_the_timeout_is_recorded_and_the_others_finish(tmp_path):
 @pytest.mark.parametrize(
     "kw, msg",
     [
-        ({"executor": "dask"}, "executor must be one of"),
-        ({"executor": "local", "workers": 2}, "need --executor process"),
+        ({"executor": "ray"}, "executor must be one of"),
+        ({"executor": "local", "workers": 2}, "need --executor process or dask"),
         ({"executor": "process", "workers": 0}, "positive integer"),
         ({"executor": "process", "cell_timeout": -1.0}, "positive seconds"),
     ],

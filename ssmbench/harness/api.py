@@ -65,6 +65,7 @@ def run_suite(
     executor: str | None = None,
     workers: int | None = None,
     cell_timeout: float | None = None,
+    scheduler: str | None = None,
     overrides: list[str] | None = None,
     progress: TextIO | None = sys.stderr,
     **kwargs: Any,
@@ -77,8 +78,8 @@ def run_suite(
     them as on any run. ``out``: the run directory (default
     ``results/<suite>/<UTC time>-<commit>/``). ``resume``: True to continue ``out`` (or, without
     ``out``, the suite's latest run under ``results/``), or the directory to continue.
-    ``executor`` (``"local"`` default, or ``"process"``), ``workers`` and ``cell_timeout`` as for
-    ``ssmbench run``; ``overrides``: ``--set`` strings (``"width=[64, 128]"``); other keyword
+    ``executor`` (``"local"`` default, ``"process"`` or ``"dask"``), ``workers``,
+    ``cell_timeout`` and ``scheduler`` (a dask scheduler's address) as for ``ssmbench run``; ``overrides``: ``--set`` strings (``"width=[64, 128]"``); other keyword
     arguments (``force``, ``allow_mixed_commits``, ``pin``) go to
     :func:`ssmbench.harness.runner.run_suite`.
     """
@@ -116,7 +117,8 @@ def run_suite(
         return _run(
             parsed, out, quick=quick, only=only, seeds=seeds, overrides=overrides,
             resume=resume not in (None, False), progress=progress,
-            executor=executor or "local", workers=workers, cell_timeout=cell_timeout, **kwargs,
+            executor=executor or "local", workers=workers, cell_timeout=cell_timeout,
+            scheduler=scheduler, **kwargs,
         )  # fmt: skip
     finally:
         if tmp is not None:

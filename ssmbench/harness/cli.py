@@ -63,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             workers=args.workers,
             cell_timeout=args.cell_timeout,
             pin=args.pin_workers,
+            scheduler=args.scheduler,
         )
     except RunInterrupted as e:
         sys.stderr.write(f"\n{e}\n")
@@ -249,14 +250,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=EXECUTORS,
         default="local",
         help="local: cells one by one in this process (default); process: one cell per spawned "
-        "worker process, --workers at a time",
+        "worker process, --workers at a time; dask: one task per cell on a dask.distributed "
+        "cluster (--scheduler, else a LocalCluster of --workers processes; ssmbench[cluster])",
     )
-    r.add_argument("--workers", type=int, help="worker processes of --executor process (default 2)")
+    r.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes of --executor process or of dask's LocalCluster (default 2)",
+    )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="--executor dask: the address of an existing scheduler (e.g. tcp://host:8786)",
+    )
     r.add_argument(
         "--cell-timeout",
         type=float,
         metavar="SECONDS",
-        help="--executor process: record a cell running longer than this as an error and go on",
+        help="--executor process or dask: record a cell running longer than this as an error "
+        "and go on",
     )
     r.add_argument(
         "--pin-workers",

@@ -1,5 +1,5 @@
-"""Where a suite's cells run: in the driver's process (``local``), or one cell per worker process
-(``process``). The driver stays the only writer of ``records.jsonl``: an executor yields finished
+"""Where a suite's cells run: in the driver's process (``local``), one cell per worker process
+(``process``), or one cell per task on a dask cluster (``dask``, :mod:`.dask_executor`). The driver stays the only writer of ``records.jsonl``: an executor yields finished
 records and :func:`ssmbench.harness.runner.run_suite` appends and fsyncs each as it arrives.
 
 ``process`` uses :class:`concurrent.futures.ProcessPoolExecutor` with the ``spawn`` start method
@@ -12,6 +12,8 @@ submitted cell is running. Faults:
   then recorded ``status="error"`` with the reason; no cell is charged for another's crash;
 - a cell running longer than ``cell_timeout`` seconds is recorded ``status="error"`` (timeout);
   its pool is killed and the other cells in flight restart without being charged an attempt.
+
+A cell of an ``exclusive`` experiment (a timing cell) runs with nothing else in flight.
 
 With ``pin=True`` worker *i* is bound to CPU *i* mod (the CPUs this process may use), as
 ``taskset -c i`` would: one XLA CPU client per core, which also keeps clear of the batched-LAPACK
@@ -35,15 +37,23 @@ from typing import Any
 from .cellrun import error_record, run_cell
 from .spec import Cell, SuiteError
 
-__all__ = ["EXECUTORS", "run_local", "run_process", "check_executor"]
+__all__ = ["EXECUTORS", "run_local", "run_process", "check_executor", "may_start", "Job"]
 
-#: The executors ``ssmbench run --executor`` accepts.
-EXECUTORS = ("local", "process")
+#: The executors ``ssmbench run --executor`` accepts (``dask``: :mod:`.dask_executor`).
+EXECUTORS = ("local", "process", "dask")
 
-Job = tuple[Cell, Callable[..., Any], bool]  # the cell, its function, whether it takes ``quick``
+#: The cell, its function, whether it takes ``quick``, whether it must run alone (``exclusive``).
+Job = tuple[Cell, Callable[..., Any], bool, bool]
 
 
-def check_executor(executor: str, workers: int | None, cell_timeout: float | None) -> None:
+def may_start(job: Job, running: list[Job]) -> bool:
+    """Whether ``job`` may start beside ``running``: an exclusive cell starts only when nothing
+    runs, and nothing starts beside an exclusive cell."""
+    return not running or not (job[3] or any(j[3] for j in running))
+
+
+def check_executor(executor: str, workers: int | None, cell_timeout: float | None,
+                   scheduler: str | None = None) -> None:  # fmt: skip
     """Refuse an unknown executor, a bad worker count or timeout, or options ``local`` ignores."""
     if executor not in EXECUTORS:
         raise SuiteError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -54,15 +64,20 @@ def check_executor(executor: str, workers: int | None, cell_timeout: float | Non
         raise SuiteError(f"cell_timeout must be positive seconds, got {cell_timeout!r}")
     if executor == "local" and (workers not in (None, 1) or cell_timeout is not None):
         raise SuiteError(
-            "--workers and --cell-timeout need --executor process (the local executor runs "
-            "cells one by one in this process and cannot stop a running cell)"
+            "--workers and --cell-timeout need --executor process or dask (the local executor "
+            "runs cells one by one in this process and cannot stop a running cell)"
         )
+    if scheduler is not None and executor != "dask":
+        raise SuiteError("--scheduler needs --executor dask")
+    if scheduler is not None and workers is not None:
+        raise SuiteError("--workers sizes the LocalCluster that --executor dask starts; an "
+                         "existing cluster (--scheduler) has its own workers")  # fmt: skip
 
 
 def run_local(jobs: list[Job], on_start: Callable[[Cell], None] = lambda c: None
               ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Today's loop: each cell in this process, in order (``on_start(cell)`` before each)."""
-    for cell, fn, accepts_quick in jobs:
+    for cell, fn, accepts_quick, _ in jobs:
         on_start(cell)
         yield run_cell(fn, cell, accepts_quick)
 
@@ -148,11 +163,13 @@ def run_process(
                 pool = new_pool()
             # after a crash with several cells in flight, each of them runs alone
             source, limit = (isolate, 1) if isolate else (queue, workers)
-            while source and len(inflight) < limit:
+            running = [j for j, _ in inflight.values()]
+            while source and len(inflight) < limit and may_start(source[0], running):
                 job = source.popleft()
                 on_start(job[0])
                 n = next(serials)
-                inflight[pool.submit(_run_in_worker, n, *job)] = (job, n)
+                inflight[pool.submit(_run_in_worker, n, *job[:3])] = (job, n)
+                running.append(job)
             timeout = None
             if cell_timeout is not None:  # the clock runs from the cell's start in its worker
                 _drain(started_q, started)

@@ -26,6 +26,7 @@ import pandas as pd
 from .cellrun import RESERVED_COLUMNS, error_record, normalize_metrics, run_cell
 from .cells import expand_cells
 from .checks import Verdict, evaluate
+from .dask_executor import run_dask
 from .executors import check_executor, run_local, run_process
 from .lock import RunLock
 from .progress import Progress
@@ -214,6 +215,7 @@ def run_suite(
     workers: int | None = None,
     cell_timeout: float | None = None,
     pin: bool = False,
+    scheduler: str | None = None,
 ) -> RunResult:
     """Run every cell of ``suite`` into ``out_dir``; with ``resume`` skip cells already recorded.
 
@@ -225,10 +227,12 @@ def run_suite(
     ``executor``: ``"local"`` (each cell in this process, in order; the default) or
     ``"process"`` (``workers`` spawned worker processes, default 2, one cell each at a time; a
     cell whose worker dies is retried once; ``cell_timeout`` seconds per cell; ``pin`` binds
-    worker i to CPU i). See :mod:`ssmbench.harness.executors`. Records are the same whatever the
-    executor, apart from their order, ``wall_s`` and the worker's host, pid and device.
+    worker i to CPU i) or ``"dask"`` (each cell a task on the dask cluster at ``scheduler``, or
+    on a ``LocalCluster`` of ``workers`` processes; see :mod:`ssmbench.harness.dask_executor`).
+    See :mod:`ssmbench.harness.executors`. Records are the same whatever the executor, apart from
+    their order, ``wall_s`` and the worker's host, pid and device.
     """
-    check_executor(executor, workers, cell_timeout)
+    check_executor(executor, workers, cell_timeout, scheduler)
     out = Path(out_dir)
     records_path = out / "records.jsonl"
     invocation = {"quick": quick, "only": only or [], "set": overrides or [], "seeds": seeds or []}
@@ -242,6 +246,12 @@ def run_suite(
     with RunLock(out, "run"):
         if executor == "local":
             execute = run_local
+        elif executor == "dask":
+
+            def execute(jobs, on_start):
+                return run_dask(jobs, on_start, scheduler=scheduler, workers=workers or 2,
+                                cell_timeout=cell_timeout)  # fmt: skip
+
         else:
 
             def execute(jobs, on_start):
@@ -287,7 +297,8 @@ def _run_locked(suite, out, cells, env, invocation, progress, execute) -> RunRes
     try:
         with _signals_raise(), open(records_path, "a", encoding="utf-8") as f:
             os.chmod(records_path, 0o644)
-            jobs = [(c, exps[c.experiment].fn, exps[c.experiment].accepts_quick()) for c in todo]
+            jobs = [(c, exps[c.experiment].fn, exps[c.experiment].accepts_quick(),
+                     exps[c.experiment].exclusive) for c in todo]  # fmt: skip
             by_id = {c.cell_id: c for c in todo}
             for rec in execute(jobs, bar.start):
                 cell = by_id[rec["cell_id"]]

@@ -34,6 +34,7 @@ class Experiment:
     description: str = ""
     columns: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)  # declared metrics; empty: not declared
+    exclusive: bool = False  # each cell runs with no other cell in flight (timing cells)
 
     def accepts_quick(self) -> bool:
         """Whether the experiment's function takes the ``quick`` flag."""

@@ -44,8 +44,11 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     ctx.keys(
         tbl,
         ("name", "run"),
-        ("description", "params", "quick_params", "grid", "seeds", "columns", "metrics", "timings"),
-    )
+        (
+            "description", "params", "quick_params", "grid", "seeds", "columns", "metrics",
+            "timings", "exclusive",
+        ),
+    )  # fmt: skip
     name = ctx.typed(tbl, "name", str)
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", name):
         raise ctx.err("name", f"expected letters, digits, '-', '_' or '.', got {name!r}")
@@ -58,6 +61,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     seeds = ctx.typed(tbl, "seeds", list[int], suite_seeds)
     columns = ctx.typed(tbl, "columns", list[str], [])
     metrics = ctx.typed(tbl, "metrics", list[str], [])
+    exclusive = ctx.typed(tbl, "exclusive", bool, False)  # run each cell with nothing beside it
     ctx.typed(tbl, "timings", list[str], [])  # read by `ssmbench compare` (its --time-rtol)
     if not seeds:
         raise ctx.err("seeds", "expected a non-empty array of integers")
@@ -89,8 +93,9 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     check_fn_kwargs(ctx, fn, run, "grid", grid)
     check_required(ctx, fn, run, set(params) | set(grid))
     return Experiment(
-        name, run, fn, params, quick_params, grid, list(seeds), description, columns, metrics
-    )
+        name, run, fn, params, quick_params, grid, list(seeds), description, columns, metrics,
+        exclusive,
+    )  # fmt: skip
 
 
 def _parse_plot(path: str, i: int, tbl: Any, exps: dict[str, Experiment]) -> Plot:
@@ -244,9 +249,7 @@ def apply_overrides(suite: Suite, overrides: list[str]) -> Suite:
                 params[k] = value
                 check_fn_kwargs(ctx, e.fn, e.run, "params", {k: value})
             quick = {q: v for q, v in e.quick_params.items() if q != k}
-            exps[j] = Experiment(
-                e.name, e.run, e.fn, params, quick, grid, e.seeds, e.description, e.columns
-            )
+            exps[j] = dataclasses.replace(e, params=params, quick_params=quick, grid=grid)
             hit = True
         if not hit:
             names = ", ".join(e.name for e in exps)
