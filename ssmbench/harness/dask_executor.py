@@ -7,8 +7,9 @@ distributed default, never ``fork``). The driver stays the only writer of ``reco
 tasks return records and :func:`ssmbench.harness.runner.run_suite` appends and fsyncs each.
 
 - **In flight**: the driver hands each cell to an idle worker (``workers=[address]``), one
-  cell per worker at a time, so a submitted cell starts at once, ``cell_timeout`` is counted
-  from its submission, and a worker's death is charged only to the cell it ran. Give each worker
+  cell per worker at a time, so a worker's death is charged only to the cell it ran;
+  ``cell_timeout`` is counted from the cell's start on its worker (reported on a dask
+  ``Queue`` once the worker has imported the cell's function). Give each worker
   of an existing cluster one thread (``--nthreads 1``): cells are not thread-safe together, and
   XLA already uses the worker's cores.
 - **A worker killed mid-cell** (SIGKILL, a crash, the OOM killer): the cell fails with
@@ -43,9 +44,11 @@ __all__ = ["run_dask", "cell_task", "exit_worker"]
 _GONE_S = 120.0
 
 
-def cell_task(paths: list[str], cell: Cell, accepts_quick: bool) -> dict[str, Any]:
-    """The worker's side: the driver's import path, the cell's function by its ``run`` path, one
-    cell (never raises for the experiment's own errors)."""
+def cell_task(paths: list[str], cell: Cell, accepts_quick: bool, started: str = "",
+              serial: int = 0) -> dict[str, Any]:  # fmt: skip
+    """The worker's side: the driver's import path, the cell's function by its ``run`` path,
+    the start reported on the queue named ``started`` (the timeout's clock), one cell (never
+    raises for the experiment's own errors)."""
     for p in paths:
         if p not in sys.path:
             sys.path.append(p)
@@ -53,6 +56,8 @@ def cell_task(paths: list[str], cell: Cell, accepts_quick: bool) -> dict[str, An
         fn = load_dotted(cell.run, "experiment")
     except ValueError as e:
         return error_record(cell, f"on the dask worker: {e}", None)
+    if started:
+        _import_distributed().Queue(started).put((serial, time.time()))
     return run_cell(fn, cell, accepts_quick)
 
 
@@ -106,6 +111,12 @@ def _drive(client, distributed, jobs, on_start, cell_timeout) -> Iterator[dict[s
     """Hand each cell to an idle worker, yield finished records, retry a cell whose worker died
     once, enforce the timeout."""
     paths = list(sys.path)
+    started_q = (
+        None
+        if cell_timeout is None
+        else distributed.Queue(f"ssmbench-started-{os.getpid()}-{time.time_ns()}")
+    )
+    started: dict[int, float] = {}  # submission -> when its worker began the cell
     queue = collections.deque(jobs)
     inflight: dict[Any, tuple[Job, float, str]] = {}  # future -> (job, submitted, worker)
     deaths: collections.Counter[str] = collections.Counter()
@@ -128,14 +139,19 @@ def _drive(client, distributed, jobs, on_start, cell_timeout) -> Iterator[dict[s
             w = next((a for a in idle if a != last_worker.get(cid)), idle[0])
             idle.remove(w)
             serial += 1
-            fut = client.submit(cell_task, paths, job[0], job[2], pure=False,
-                                key=f"cell-{cid}-{serial}", workers=[w],
+            fut = client.submit(cell_task, paths, job[0], job[2],
+                                started_q.name if started_q is not None else "", serial,
+                                pure=False, key=f"cell-{cid}-{serial}", workers=[w],
                                 allow_other_workers=True)  # fmt: skip
-            inflight[fut] = (job, time.time(), w)
+            inflight[fut] = (job, serial, w)
             running.append(job)
         waits = [1.0] if queue else []  # poll for restarted workers while cells wait
         if cell_timeout is not None and inflight:
-            waits.append(min(t for _, t, _ in inflight.values()) + cell_timeout - time.time())
+            started.update(started_q.get(batch=True))
+            ends = [started[n] + cell_timeout for _, n, _ in inflight.values() if n in started]
+            waits.append(min(ends) - time.time() if ends else 0.5)
+            if len(ends) < len(inflight):
+                waits.append(0.5)  # poll until every cell has started
         timeout = max(0.0, min(waits)) if waits else None
         finished = set()
         if inflight:
@@ -147,7 +163,8 @@ def _drive(client, distributed, jobs, on_start, cell_timeout) -> Iterator[dict[s
         else:
             time.sleep(timeout or 0.1)
         for fut in finished:
-            job, t0, w = inflight.pop(fut)
+            job, n, w = inflight.pop(fut)
+            t0 = started.get(n, time.time())
             exc = fut.exception() if fut.status != "finished" else None
             if isinstance(exc, distributed.KilledWorker) and deaths[job[0].cell_id] == 0:
                 deaths[job[0].cell_id] += 1
@@ -157,9 +174,13 @@ def _drive(client, distributed, jobs, on_start, cell_timeout) -> Iterator[dict[s
                 yield _result(fut, job, t0, exc, distributed)
             fut.release()  # else a worker's later death makes the scheduler recompute the cell
         if cell_timeout is not None:
+            started.update(started_q.get(batch=True))
             now = time.time()
-            for fut in [f for f, (_, t, _) in inflight.items() if now - t >= cell_timeout]:
-                job, t0, w = inflight.pop(fut)
+            late = [f for f, (_, n, _) in inflight.items()
+                    if n in started and now - started[n] >= cell_timeout]  # fmt: skip
+            for fut in late:
+                job, n, w = inflight.pop(fut)
+                t0 = started[n]
                 _stop(client, fut, w)
                 stopped[w] = now
                 yield error_record(job[0], f"timeout: the cell ran over --cell-timeout "
