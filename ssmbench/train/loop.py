@@ -218,7 +218,8 @@ def compile_step(
         # (the schedule reads steps, warmup and the final fraction, so they belong here too)
         opt_key = (config.learning_rate, config.optimizer, config.grad_clip, config.batch_size,
                    config.schedule, config.warmup_steps, config.final_lr_fraction,
-                   config.steps if config.schedule != "constant" else None)  # fmt: skip
+                   config.steps if config.schedule != "constant" else None,
+                   config.weight_decay)  # fmt: skip
         full_key = (cache_key, opt_key, n_seq, signature(trainable), signature(static, by_value=True),
                     signature(opt_state), signature(data), signature(k_steps), mesh_key(mesh))  # fmt: skip
         try:

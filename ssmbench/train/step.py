@@ -38,6 +38,7 @@ class TrainConfig:
 
     steps: maximum number of gradient steps.
     learning_rate, optimizer ("adam" | "adamw" | "sgd"), grad_clip (global norm; None: off).
+    weight_decay: AdamW's decoupled weight decay (None: optax's default, 1e-4); "adamw" only.
     schedule: "constant", or "warmup_cosine": linear warmup from 0 to ``learning_rate`` over
         ``warmup_steps``, then a cosine decay to ``final_lr_fraction * learning_rate`` at
         ``steps`` (:func:`learning_rate_at` is the closed form).
@@ -75,6 +76,7 @@ class TrainConfig:
     final_lr_fraction: float = 0.0
     target: float | None = None
     devices: str = "one"
+    weight_decay: float | None = None
 
     def __post_init__(self) -> None:
         """Validate the settings."""
@@ -98,6 +100,11 @@ class TrainConfig:
             raise ValueError(f"warmup_steps must be in [0, steps], got {self.warmup_steps}")
         if self.target is not None and not math.isfinite(self.target):
             raise ValueError(f"target must be a finite number or None, got {self.target}")
+        if self.weight_decay is not None and (self.optimizer != "adamw" or self.weight_decay < 0):
+            raise ValueError(
+                f"weight_decay needs optimizer 'adamw' and a value >= 0, got "
+                f"{self.weight_decay!r} with {self.optimizer!r}"
+            )
         if self.devices not in ("one", "all"):
             raise ValueError(f"devices must be 'one' or 'all', got {self.devices!r}")
         if not 0.0 <= self.final_lr_fraction <= 1.0:
@@ -133,7 +140,10 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
             decay_steps=max(config.steps, config.warmup_steps + 1),
             end_value=config.final_lr_fraction * config.learning_rate,
         )
-    opt = opts[config.optimizer](lr)
+    if config.weight_decay is not None:
+        opt = optax.adamw(lr, weight_decay=config.weight_decay)
+    else:
+        opt = opts[config.optimizer](lr)
     if config.grad_clip is not None:
         opt = optax.chain(optax.clip_by_global_norm(config.grad_clip), opt)
     return opt

@@ -1,0 +1,144 @@
+"""The zoo accuracy benchmark's fairness rules (issue #24): parameter and state counts against
+closed forms, budgets met within 10% or refused before training, and a cell end to end."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.zoo_bench import ZOO, BudgetError, build_model, fit_budget, n_params, state_size
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _build(d_in=16, d_out=16, depth=2):
+    def build(*, layer, d_model, state):
+        return build_model(layer, d_in, d_model, d_out, depth, state=state, key=KEY)
+
+    return build
+
+
+def _shape(layer, d_model, state=None, depth=2):
+    """The model's structure without its arrays (real builds dispatch many small ops)."""
+    return eqx.filter_eval_shape(
+        lambda: build_model(layer, 16, d_model, 16, depth, state=state, key=KEY)
+    )
+
+
+class _Two(eqx.Module):
+    w: jax.Array
+    z: jax.Array
+    n: int = eqx.field(static=True)
+
+
+def test_n_params_counts_real_numbers_and_only_arrays():
+    m = _Two(jnp.ones((3, 4)), jnp.ones((5,), jnp.complex64), 7)
+    assert n_params(m) == 12 + 2 * 5
+    lin = eqx.nn.Linear(3, 4, key=KEY)
+    assert n_params(lin) == 3 * 4 + 4
+    real = build_model("s4d", 16, 8, 16, 2, key=KEY)  # a real model and its shape agree
+    assert (
+        n_params(real)
+        == n_params(_shape("s4d", 8))
+        == sum(
+            int(np.prod(a.shape)) * (2 if jnp.iscomplexobj(a) else 1)
+            for a in jax.tree_util.tree_leaves(real)
+            if eqx.is_inexact_array(a)
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "layer, kw, per_block",
+    [
+        ("s4d", {"state": 16}, 8 * 16),  # 8 complex modes per channel, 2 reals each
+        ("s4d-real", {"state": 16}, 8 * 16),
+        ("s4", {"state": 16}, 8 * 16),
+        ("lru", {"state": 16}, 2 * 16),
+        ("mamba", {"state": 16}, 2 * 8 * 16),  # d_inner = 2 d_model
+        ("mamba-complex", {"state": 16}, 2 * 2 * 8 * 16),
+        ("lcde", {"state": 24}, 24),
+    ],
+)
+def test_state_size_matches_the_closed_form(layer, kw, per_block):
+    assert state_size(_shape(layer, 8, kw["state"])) == 2 * per_block
+
+
+@pytest.mark.parametrize("budget", ["iso-param", "iso-state"])
+def test_every_zoo_layer_meets_the_budget_within_ten_percent(budget):
+    build = _build()
+    for layer in ZOO:
+        if layer == "lcde-dense" and budget == "iso-param":
+            continue  # refused: see the next test
+        fit = fit_budget(budget, build, layer, "s4d", 32)
+        built = _shape(layer, fit["d_model"], fit["state"])
+        assert fit["n_params"] == n_params(built) and fit["state_size"] == state_size(built)
+        ref = fit["ref_n_params"] if budget == "iso-param" else fit["ref_state_size"]
+        got = fit["n_params"] if budget == "iso-param" else fit["state_size"]
+        assert abs(got - ref) / ref <= 0.10 and fit["budget_gap"] == pytest.approx(
+            abs(got - ref) / ref
+        )
+
+
+def test_a_layer_outside_the_budget_is_refused_by_name():
+    # a dense LinearCDE (hidden 64: 64 x 64 per gate) cannot shrink to a width-4 S4D's count
+    with pytest.raises(BudgetError, match=r"lcde-dense cannot meet the iso-param budget.*10%"):
+        fit_budget("iso-param", _build(), "lcde-dense", "s4d", 4)
+    with pytest.raises(ValueError, match="budget must be"):
+        fit_budget("iso-flops", _build(), "s4d", "s4d", 8)
+    with pytest.raises(ValueError, match="unknown layer"):
+        build_model("s5", 4, 8, 4, 1, key=KEY)
+
+
+def test_the_stack_is_the_same_block_for_every_layer():
+    for layer in ("s4d", "mamba", "lcde"):
+        m = _shape(layer, 8)
+        assert len(m.blocks) == 2 and all(type(b.mlp).__name__ == "_GLU" for b in m.blocks)
+    np.testing.assert_equal(len(ZOO), 8)
+
+
+def test_a_cell_selects_on_validation_and_records_a_refused_budget(tmp_path):
+    """Through a suite: a tiny MQAR cell and a digits cell train every (lr, wd) setting and keep
+    the best by validation accuracy (ties to the first); a layer outside the budget is recorded
+    as an error naming the budget, and the suite goes on."""
+    import ssmbench
+
+    tiny = {"width": 8, "depth": 1, "steps": 4, "batch": 8, "lrs": [1e-3, 3e-3],
+            "weight_decays": [0.0, 0.1], "n_val": 16, "n_test": 16}  # fmt: skip
+    suite = {
+        "suite": {"name": "zoo-tiny", "seeds": [0]},
+        "experiment": [
+            {"name": "mqar", "run": "experiments.zoo_bench:zoo_benchmark",
+             "params": {**tiny, "task": "mqar", "layer": "mamba",
+                        "task_params": {"seq_len": 32, "num_kv_pairs": 4, "num_queries": 4}},
+             "columns": ["difficulty", "lr", "wd"]},
+            {"name": "digits", "run": "experiments.zoo_bench:zoo_benchmark",
+             "params": {**tiny, "task": "digits", "lrs": [3e-3], "weight_decays": [0.0]},
+             "grid": {"layer": ["s4d", "lcde-dense"]}, "columns": ["difficulty", "lr", "wd"]},
+        ],
+    }  # fmt: skip
+    res = ssmbench.run_suite(suite, tmp_path / "run", progress=None)
+    t = res.table
+    status = t.drop_duplicates("cell_id").set_index(["experiment", "layer"])["status"]
+    assert status[("mqar", "mamba")] == "ok" and status[("digits", "s4d")] == "ok"
+    err = t[(t.experiment == "digits") & (t.layer == "lcde-dense")]["status_detail"].iloc[0]
+    assert status[("digits", "lcde-dense")] == "error" and "iso-param budget" in err
+    m = t[t.experiment == "mqar"].set_index("metric")
+    hp = t[(t.experiment == "mqar") & (t.metric == "val_acc_hp")]
+    assert len(hp) == 4 and m.loc["val_acc", "value"] == hp["value"].max()
+    first_best = hp[hp["value"] == hp["value"].max()].iloc[0]
+    assert m.loc["selected_lr", "value"] == first_best["lr"]
+    assert m.loc["selected_wd", "value"] == first_best["wd"]
+    assert 0.0 <= m.loc["test_acc", "value"] <= 1.0 and m.loc["steps", "value"] == 4
+
+
+def test_a_task_parameter_out_of_range_fails_before_any_training():
+    from experiments.zoo_bench import zoo_benchmark
+
+    with pytest.raises(ValueError, match="num_kv_pairs"):
+        zoo_benchmark(seed=0, task="mqar", task_params={"seq_len": 16, "num_kv_pairs": 40})
+    with pytest.raises(ValueError, match="unknown task"):
+        zoo_benchmark(seed=0, task="sMNIST")
