@@ -142,3 +142,34 @@ def test_a_task_parameter_out_of_range_fails_before_any_training():
         zoo_benchmark(seed=0, task="mqar", task_params={"seq_len": 16, "num_kv_pairs": 40})
     with pytest.raises(ValueError, match="unknown task"):
         zoo_benchmark(seed=0, task="sMNIST")
+
+
+def _table():
+    import pandas as pd
+
+    rows = []
+    accs = {("A", "l1"): [0.8, 0.6], ("A", "l2"): [0.4, 0.4], ("B", "l1"): [0.2, 0.2],
+            ("B", "l2"): [0.5, 0.3], ("C", "l1"): [0.9, 0.9]}  # fmt: skip
+    for (task, layer), vals in accs.items():
+        for seed, v in enumerate(vals):
+            rows.append({"experiment": "e", "task": task, "difficulty": float("nan"), "width": 32,
+                         "budget": "iso-param", "layer": layer, "seed": seed,
+                         "metric": "test_acc", "value": v, "status": "ok"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_leaderboard_and_aggregate_score_against_hand_computed_values(tmp_path):
+    from experiments.zoo_bench.report import aggregate_scores, leaderboard, write_report
+
+    board = leaderboard(_table()).set_index(["setting", "layer"])
+    assert board.loc[("e:A w32", "l1"), "mean"] == pytest.approx(0.7)
+    assert board.loc[("e:B w32", "l2"), "sd"] == pytest.approx(np.std([0.5, 0.3], ddof=1))
+    agg = aggregate_scores(_table(), n_boot=200).set_index("layer")
+    # A: l1 0.7 (best), l2 0.4 -> 1, 4/7; B: l1 0.2, l2 0.4 (best) -> 1/2, 1; C: only l1, excluded
+    assert agg.loc["l1", "score"] == pytest.approx((1 + 0.5) / 2)
+    assert agg.loc["l2", "score"] == pytest.approx((4 / 7 + 1) / 2)
+    assert (agg["settings"] == 2).all()
+    assert all(r.lo <= r.score + 1e-12 and r.score - 1e-12 <= r.hi for r in agg.itertuples())
+    _table().to_csv(tmp_path / "table.csv", index=False)
+    text = write_report(tmp_path, n_boot=50).read_text()
+    assert "| l1 | 0.750" in text and (tmp_path / "leaderboard.csv").exists()
