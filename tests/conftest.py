@@ -25,6 +25,17 @@ import pytest  # noqa: E402
 from ssmbench.prob import LGSSM  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after each test module. A worker process runs hundreds of
+    modules; with every program kept, late tests crashed twice inside XLA's compiler (segfault in
+    test_xfads, the last module, at ~95% of the run) once this stop's tests were added. A likely
+    cause is the per-process limit on memory mappings (vm.max_map_count), since each compiled
+    CPU program maps its own code."""
+    yield
+    jax.clear_caches()
+
+
 @pytest.fixture
 def gaussian_hmm():
     """A factory of FIVO's 1-D Gaussian HMM with w_z = 0.9, v_z = 1, w_x = 1 and observation
