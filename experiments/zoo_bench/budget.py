@@ -46,7 +46,7 @@ ZOO: dict[str, tuple[str, dict[str, Any]]] = {
     "mamba": ("mamba", {}),
     "mamba-complex": ("mamba", {"complex_A": True}),
     "lcde": ("lcde", {}),  # diagonal, input-dependent gates (the selective LinearCDE)
-    "lcde-dense": ("lcde", {"structure": "dense"}),
+    "lcde-dense": ("lcde", {"structure": "dense", "hidden": 16}),  # dense A_i: (1 + d) N^2 params
 }
 
 
