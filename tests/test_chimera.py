@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssmbench.models.chimera import ChimeraForecaster, ChimeraLayer
+from ssmbench.models.chimera import ChimeraForecaster, ChimeraLayer, ChimeraStack
 from ssmbench.models.ssm2d import ar_companion_modes
 from ssmbench.scan import scan2d, scan2d_loop, selective_scan
 from ssmbench.scan.scan2d import _shift_inverse
@@ -225,3 +225,21 @@ def test_bad_input_is_rejected_by_name():
         scan2d(*args)
     with pytest.raises(ValueError, match="method must be"):
         scan2d(*_args(2, 3, 1, 1), method="fast")
+
+
+def test_stack_is_causal_in_time_and_counts_its_state():
+    """ChimeraStack (the zoo's 2-D layer on multivariate data): per-step outputs (T, d_out) that
+    do not see later steps, while every variate reaches them; state = blocks V r k 2 d n 2
+    (blocks 1, V 3, r 2 directions, k 2 heads, h1 and h2, d 4, n 2, complex)."""
+    model = ChimeraStack(3, 5, d_model=4, d_state=2, depth=1, key=jax.random.key(11))
+    x = jax.random.normal(jax.random.key(12), (6, 3), dtype=jnp.float32)
+    y = apply(model, x)
+    assert y.shape == (6, 5) and y.dtype == jnp.float32
+    later = x.at[4:].add(1.0)  # change steps >= 4: outputs before 4 are untouched
+    np.testing.assert_array_equal(np.asarray(apply(model, later)[:4]), np.asarray(y[:4]))
+    assert float(jnp.max(jnp.abs(apply(model, later)[4:] - y[4:]))) > 1e-4
+    other = x.at[:, 2].add(1.0)  # the last variate reaches the pooled output at every step
+    assert float(jnp.min(jnp.max(jnp.abs(apply(model, other) - y), axis=1))) > 1e-6
+    assert model.state_size() == 1 * 3 * 2 * 2 * 2 * 4 * 2 * 2
+    with pytest.raises(ValueError, match="3 variates"):
+        model(jnp.zeros((5, 2)))

@@ -277,6 +277,19 @@ def test_quick_params_may_replace_a_grid_axis():
         parse_suite(doc, "q.toml")
 
 
+def test_an_experiment_may_stay_out_of_quick_runs():
+    from ssmbench.harness.cells import expand_cells
+
+    doc = copy.deepcopy(GOOD)
+    doc["experiment"][1]["quick"] = False
+    suite = parse_suite(doc, "q.toml")
+    names = lambda quick: {c.experiment for c in expand_cells(suite, quick=quick)}  # noqa: E731
+    assert names(False) == {"pl", "fl"} and names(True) == {"pl"}
+    doc["experiment"][1]["quick"] = "no"
+    with pytest.raises(SuiteError, match=r"experiment\[1\] \(fl\).*quick"):
+        parse_suite(doc, "q.toml")
+
+
 def test_missing_file(tmp_path, capsys):
     code = main(["run", str(tmp_path / "nope.toml")])
     err = capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""``python -m experiments.zoo_bench report RUN_DIR``: the leaderboard and aggregate score."""
+"""``python -m experiments.zoo_bench report RUN_DIR [RUN_DIR ...] [--out DIR]``: the leaderboard
+and aggregate score of one run, or of the parts of a run split with ``--only``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and write the report."""
     p = argparse.ArgumentParser(prog="python -m experiments.zoo_bench")
     sub = p.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("report", help="write leaderboard.md/.csv/.png into a zoo run directory")
-    r.add_argument("run_dir")
+    r = sub.add_parser("report", help="write leaderboard.md/.csv/.png for zoo run directories")
+    r.add_argument("run_dirs", nargs="+", help="a run directory, or the parts of a split run")
+    r.add_argument("--out", default=None, help="where to write (default: the first RUN_DIR)")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws (default 1000)")
     args = p.parse_args(argv)
-    print(write_report(args.run_dir, n_boot=args.n_boot).read_text())
+    print(write_report(args.run_dirs, out=args.out, n_boot=args.n_boot).read_text())
     return 0
 
 

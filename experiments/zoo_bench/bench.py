@@ -25,12 +25,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ssmbench.models import Deep
+from ssmbench.models import ChimeraStack, Deep
 from ssmbench.tasks.classification import SEQUENCE_DATASETS, load_sequence_dataset
 from ssmbench.tasks.mad import TOKEN_TASKS, check_task_params, make_batch
 from ssmbench.train import TrainConfig, train
 
-from .budget import fit_budget, resolve_layer
+from .budget import VARIATE_LAYERS, fit_budget, resolve_layer
 
 __all__ = ["zoo_benchmark", "build_model", "TASKS"]
 
@@ -39,12 +39,16 @@ TASKS = (*TOKEN_TASKS, *SEQUENCE_DATASETS)
 
 
 def build_model(layer: str, d_in: int, d_model: int, d_out: int, depth: int, *,
-                state: int | None = None, key: jax.Array) -> Deep:  # fmt: skip
+                state: int | None = None, key: jax.Array) -> Deep | ChimeraStack:  # fmt: skip
     """The benchmark's stack for ``layer`` (a benchmark name or a dotted path): the same GLU
-    block for every layer; ``state`` sets ``d_state`` (``hidden`` for the LinearCDE)."""
+    block for every layer; ``state`` sets ``d_state`` (``hidden`` for the LinearCDE).
+    ``"ssm2d"`` is a :class:`~ssmbench.models.ChimeraStack` over ``d_in`` variates, with the
+    same pre-norm GLU residual blocks, averaged over the variates before the decoder."""
     zoo, kw = resolve_layer(layer)
     if state is not None:
         kw["hidden" if zoo == "lcde" else "d_state"] = state
+    if zoo == "ssm2d":
+        return ChimeraStack(d_in, d_out, d_model, depth=depth, key=key, **kw)
     return Deep(zoo, d_in, d_model, d_out, depth, mlp="glu", layer_kwargs=kw, key=key)
 
 
@@ -181,6 +185,12 @@ def zoo_benchmark(
         difficulty = float("nan")
     else:
         raise ValueError(f"unknown task {task!r}; known: {sorted(TASKS)}")
+
+    if layer in VARIATE_LAYERS and (task not in SEQUENCE_DATASETS or d_in < 2):
+        raise ValueError(
+            f"layer {layer!r} reads a multivariate series as a (time, variates) grid: it takes "
+            f"the real data sets with >= 2 channels (JapaneseVowels, BasicMotions), not {task!r}"
+        )
 
     def build(*, layer, d_model, state):
         return build_model(layer, d_in, d_model, d_out, depth, state=state, key=k_model)

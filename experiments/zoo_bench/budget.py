@@ -25,13 +25,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ssmbench.models import Deep
+from ssmbench.models import ChimeraStack, Deep
 from ssmbench.models.diagonal import LRU, S4D
 from ssmbench.models.lcde import LinearCDE
 from ssmbench.models.mamba import Mamba
 from ssmbench.models.s4 import S4
 
-__all__ = ["TOLERANCE", "BudgetError", "ZOO", "resolve_layer", "n_params", "state_size",
+__all__ = ["TOLERANCE", "BudgetError", "ZOO", "VARIATE_LAYERS", "resolve_layer", "n_params", "state_size",
            "fit_budget"]  # fmt: skip
 
 #: The largest relative distance from the reference count a model may have.
@@ -47,7 +47,12 @@ ZOO: dict[str, tuple[str, dict[str, Any]]] = {
     "mamba-complex": ("mamba", {"complex_A": True}),
     "lcde": ("lcde", {}),  # diagonal, input-dependent gates (the selective LinearCDE)
     "lcde-dense": ("lcde", {"structure": "dense", "hidden": 16}),  # dense A_i: (1 + d) N^2 params
+    # Chimera's 2-D SSM over (time, variates), multivariate series only: a ChimeraStack
+    "ssm2d": ("ssm2d", {}),
 }
+
+#: Layers that read a multivariate series as a (time, variates) grid: real data with >= 2 channels.
+VARIATE_LAYERS = ("ssm2d",)
 
 
 class BudgetError(ValueError):
@@ -103,8 +108,11 @@ def _layer_state(layer: Any) -> int:
     return int(own() if callable(own) else own)
 
 
-def state_size(model: Deep) -> int:
-    """The recurrent state of a ``Deep`` stack: the sum over its blocks (real numbers)."""
+def state_size(model: Deep | ChimeraStack) -> int:
+    """The recurrent state of a ``Deep`` stack (the sum over its blocks) or a ``ChimeraStack``
+    (its own count), in real numbers."""
+    if isinstance(model, ChimeraStack):
+        return model.state_size()
     return int(sum(_layer_state(b.layer) for b in model.blocks))
 
 

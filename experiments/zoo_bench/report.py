@@ -9,8 +9,10 @@
   bootstrap over seeds: each draw resamples, per layer and setting, that cell's seeds with
   replacement and recomputes the whole score, the best-layer normaliser included.
 
-``python -m experiments.zoo_bench report RUN_DIR`` writes ``leaderboard.md``, ``leaderboard.csv``
-and ``leaderboard.png`` into the run directory.
+``python -m experiments.zoo_bench report RUN_DIR [RUN_DIR ...] [--out DIR]`` writes
+``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.png`` into the run directory (or ``DIR``).
+Several run directories are the parts of one full run split with ``--only``: their tables are
+concatenated, and a cell recorded in two of them is refused, since it would be counted twice.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["settings", "leaderboard", "aggregate_scores", "write_report"]
+__all__ = ["settings", "leaderboard", "aggregate_scores", "read_parts", "write_report"]
 
 
 def settings(table: pd.DataFrame) -> pd.DataFrame:
@@ -78,10 +80,32 @@ def aggregate_scores(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
     return pd.DataFrame(rows).sort_values(["budget", "score"], ascending=[True, False])
 
 
-def write_report(run_dir: str | Path, *, n_boot: int = 1000) -> Path:
-    """Write ``leaderboard.md`` / ``.csv`` (and ``.png`` with matplotlib) into ``run_dir``."""
-    run = Path(run_dir)
-    table = pd.read_csv(run / "table.csv")
+def read_parts(run_dirs: list[str | Path]) -> pd.DataFrame:
+    """The concatenated ``table.csv`` of one or more run directories (the parts of a split run).
+
+    Raises ``ValueError`` when a (experiment, cell, seed) appears in two parts."""
+    tables = [pd.read_csv(Path(d) / "table.csv").assign(part=i) for i, d in enumerate(run_dirs)]
+    table = pd.concat(tables, ignore_index=True)
+    key = ["experiment", "cell_id", "seed"] if "cell_id" in table else ["experiment", "seed"]
+    if "cell_id" in table:
+        parts = table.drop_duplicates([*key, "part"]).groupby(key)["part"].nunique()
+        twice = parts[parts > 1]
+        if len(twice):
+            raise ValueError(
+                f"{len(twice)} cell(s) are recorded in more than one run directory, e.g. "
+                f"{twice.index[0]}: give each part once"
+            )
+    return table.drop(columns="part")
+
+
+def write_report(run_dir: str | Path | list[str | Path], *, out: str | Path | None = None,
+                 n_boot: int = 1000) -> Path:  # fmt: skip
+    """Write ``leaderboard.md`` / ``.csv`` (and ``.png`` with matplotlib) into ``out`` (default:
+    the run directory, or the first of several)."""
+    dirs = run_dir if isinstance(run_dir, list) else [run_dir]
+    run = Path(out if out is not None else dirs[0])
+    run.mkdir(parents=True, exist_ok=True)
+    table = read_parts(dirs)
     board = leaderboard(table)
     agg = aggregate_scores(table, n_boot=n_boot)
     board.to_csv(run / "leaderboard.csv", index=False)

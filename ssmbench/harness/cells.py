@@ -55,7 +55,7 @@ def expand_cells(
                 )
     cells: list[Cell] = []
     for e in suite.experiments:
-        if only and e.name not in only:
+        if (only and e.name not in only) or (quick and not e.in_quick):
             continue
         params = dict(e.params)
         grid = dict(e.grid)

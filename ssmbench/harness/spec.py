@@ -35,6 +35,9 @@ class Experiment:
     columns: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)  # declared metrics; empty: not declared
     exclusive: bool = False  # each cell runs with no other cell in flight (timing cells)
+    in_quick: bool = (
+        True  # the suite key ``quick``; False: the experiment has no cells under --quick
+    )
 
     def accepts_quick(self) -> bool:
         """Whether the experiment's function takes the ``quick`` flag."""

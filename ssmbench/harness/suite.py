@@ -46,7 +46,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
         ("name", "run"),
         (
             "description", "params", "quick_params", "grid", "seeds", "columns", "metrics",
-            "timings", "exclusive",
+            "timings", "exclusive", "quick",
         ),
     )  # fmt: skip
     name = ctx.typed(tbl, "name", str)
@@ -62,6 +62,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     columns = ctx.typed(tbl, "columns", list[str], [])
     metrics = ctx.typed(tbl, "metrics", list[str], [])
     exclusive = ctx.typed(tbl, "exclusive", bool, False)  # run each cell with nothing beside it
+    in_quick = ctx.typed(tbl, "quick", bool, True)  # false: no cells under --quick
     ctx.typed(tbl, "timings", list[str], [])  # read by `ssmbench compare` (its --time-rtol)
     if not seeds:
         raise ctx.err("seeds", "expected a non-empty array of integers")
@@ -94,7 +95,7 @@ def _parse_experiment(path: str, i: int, tbl: Any, suite_seeds: list[int]) -> Ex
     check_required(ctx, fn, run, set(params) | set(grid))
     return Experiment(
         name, run, fn, params, quick_params, grid, list(seeds), description, columns, metrics,
-        exclusive,
+        exclusive, in_quick,
     )  # fmt: skip
 
 

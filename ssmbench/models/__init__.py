@@ -6,7 +6,7 @@ states the protocol). See docs/models.md for each model's reference and options.
 
 from ._base import AbstractSequenceLayer
 from .blocks import LAYERS, Block, Deep, build, load_layer
-from .chimera import AbstractVariateLayer, ChimeraForecaster, ChimeraLayer
+from .chimera import AbstractVariateLayer, ChimeraForecaster, ChimeraLayer, ChimeraStack
 from .diagonal import LRU, S4D, DiagonalSISO
 from .lcde import LinearCDE
 from .mamba import Mamba
@@ -19,6 +19,7 @@ __all__ = [
     "AbstractVariateLayer",
     "ChimeraForecaster",
     "ChimeraLayer",
+    "ChimeraStack",
     "LRU",
     "S4",
     "S4D",

@@ -28,7 +28,7 @@ from .._validate import check_inexact, check_sizes
 from ..scan.scan2d import Method2D, scan2d
 from ._common import cast_floats, to_complex
 
-__all__ = ["AbstractVariateLayer", "ChimeraForecaster", "ChimeraLayer"]
+__all__ = ["AbstractVariateLayer", "ChimeraForecaster", "ChimeraLayer", "ChimeraStack"]
 
 #: Default time-step ranges of the heads: long-term progression, seasonal patterns.
 DEFAULT_DT_RANGES = ((1e-3, 0.05), (0.05, 1.0))
@@ -167,6 +167,36 @@ class ChimeraLayer(AbstractVariateLayer):
 
 
 @final
+def _init_trunk(m, n_variates, d_model, d_state, depth, d_head, key, layer_kwargs) -> None:
+    """Set the shared trunk's fields on ``m`` (a Chimera stack's ``__init__``)."""
+    check_sizes(n_variates=n_variates, d_model=d_model, depth=depth, d_head=d_head)
+    ks = jax.random.split(key, 3 + 2 * depth)
+    m.n_variates = n_variates
+    m.embed = eqx.nn.Linear(1, d_model, key=ks[0])
+    m.variate_embed = 0.1 * jax.random.normal(ks[1], (n_variates, d_model))
+    m.norms = [eqx.nn.LayerNorm(d_model) for _ in range(depth)]
+    m.layers = [ChimeraLayer(d_model, d_state, key=ks[3 + i], **layer_kwargs) for i in range(depth)]
+    m.glus = [eqx.nn.Linear(d_model, 2 * d_model, key=ks[3 + depth + i]) for i in range(depth)]
+    m.norm = eqx.nn.LayerNorm(d_model)
+    m.head = eqx.nn.Linear(d_model, d_head, key=ks[2])
+
+
+def _trunk(m, x: Float[Array, "T V"]) -> Float[Array, "T V d"]:
+    """The shared trunk of a (dtype-cast) Chimera stack on one series: per-cell embedding plus
+    the variate's embedding, ``depth`` blocks ``x + GLU(ChimeraLayer(norm(x)))``, final norm."""
+    check_grid("x", x, None)
+    if x.shape[1] != m.n_variates:
+        raise ValueError(f"x must have {m.n_variates} variates, got shape {x.shape}")
+    cells = jax.vmap(jax.vmap(m.embed))(x[..., None]) + m.variate_embed[None]  # (T, V, d)
+    per_cell = lambda f, z: jax.vmap(jax.vmap(f))(z)  # noqa: E731
+    for norm, layer, glu in zip(m.norms, m.layers, m.glus):
+        h = layer(per_cell(norm, cells))
+        a, b = jnp.split(per_cell(glu, jax.nn.gelu(h)), 2, axis=-1)
+        cells = cells + a * jax.nn.sigmoid(b)
+    return per_cell(m.norm, cells)
+
+
+@final
 class ChimeraForecaster(eqx.Module):
     """One-step forecaster: a series (T, V) -> predictions (T, V) of ``x[t + 1]`` at each t.
 
@@ -195,31 +225,53 @@ class ChimeraForecaster(eqx.Module):
         key: PRNGKeyArray,
         **layer_kwargs,
     ):
-        check_sizes(n_variates=n_variates, d_model=d_model, depth=depth)
-        ks = jax.random.split(key, 3 + 2 * depth)
-        self.n_variates = n_variates
-        self.embed = eqx.nn.Linear(1, d_model, key=ks[0])
-        self.variate_embed = 0.1 * jax.random.normal(ks[1], (n_variates, d_model))
-        self.norms = [eqx.nn.LayerNorm(d_model) for _ in range(depth)]
-        self.layers = [
-            ChimeraLayer(d_model, d_state, key=ks[3 + i], **layer_kwargs) for i in range(depth)
-        ]
-        self.glus = [
-            eqx.nn.Linear(d_model, 2 * d_model, key=ks[3 + depth + i]) for i in range(depth)
-        ]
-        self.norm = eqx.nn.LayerNorm(d_model)
-        self.head = eqx.nn.Linear(d_model, 1, key=ks[2])
+        _init_trunk(self, n_variates, d_model, d_state, depth, 1, key, layer_kwargs)
 
     def __call__(self, x: Float[Array, "T V"]) -> Float[Array, "T V"]:
         """Predict ``x[t + 1]`` from ``x[:t + 1]`` at every t; output dtype follows ``x``."""
         check_grid("x", x, None)
-        if x.shape[1] != self.n_variates:
-            raise ValueError(f"x must have {self.n_variates} variates, got shape {x.shape}")
         m = cast_floats(self, x.dtype)
-        cells = jax.vmap(jax.vmap(m.embed))(x[..., None]) + m.variate_embed[None]  # (T, V, d)
-        per_cell = lambda f, z: jax.vmap(jax.vmap(f))(z)  # noqa: E731
-        for norm, layer, glu in zip(m.norms, m.layers, m.glus):
-            h = layer(per_cell(norm, cells))
-            a, b = jnp.split(per_cell(glu, jax.nn.gelu(h)), 2, axis=-1)
-            cells = cells + a * jax.nn.sigmoid(b)
-        return per_cell(m.head, per_cell(m.norm, cells))[..., 0].astype(x.dtype)
+        h = _trunk(m, x)
+        return jax.vmap(jax.vmap(m.head))(h)[..., 0].astype(x.dtype)
+
+
+@final
+class ChimeraStack(eqx.Module):
+    """A multivariate sequence (T, V) -> per-step outputs (T, d_out), causal in time: the
+    forecaster's trunk (:class:`ChimeraForecaster`), then the mean over the variates and a
+    linear decoder. The zoo benchmark's 2-D layer on multivariate data (per-step logits).
+    """
+
+    embed: eqx.nn.Linear
+    variate_embed: Float[Array, "V d"]
+    norms: list[eqx.nn.LayerNorm]
+    layers: list[ChimeraLayer]
+    glus: list[eqx.nn.Linear]
+    norm: eqx.nn.LayerNorm
+    head: eqx.nn.Linear
+    n_variates: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        n_variates: int,
+        d_out: int,
+        d_model: int = 16,
+        d_state: int = 8,
+        depth: int = 2,
+        *,
+        key: PRNGKeyArray,
+        **layer_kwargs,
+    ):
+        _init_trunk(self, n_variates, d_model, d_state, depth, d_out, key, layer_kwargs)
+
+    def __call__(self, x: Float[Array, "T V"]) -> Float[Array, "T o"]:
+        """Per-step outputs (T, d_out) of one series; output dtype follows ``x``."""
+        check_grid("x", x, None)
+        m = cast_floats(self, x.dtype)
+        return jax.vmap(m.head)(jnp.mean(_trunk(m, x), 1)).astype(x.dtype)
+
+    def state_size(self) -> int:
+        """Real numbers the stack carries from one time step to the next: per block, variate,
+        direction and head, the complex time and variate states ``h1, h2`` (d x n each)."""
+        r, k, _, d, n = self.layers[0].A_log.shape
+        return len(self.layers) * self.n_variates * r * k * 2 * d * n * 2
