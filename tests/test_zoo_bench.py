@@ -199,3 +199,17 @@ def test_the_report_joins_the_parts_of_a_split_run_and_refuses_a_cell_twice(tmp_
     assert joined == write_report(tmp_path / "whole", n_boot=50).read_text()
     with pytest.raises(ValueError, match="more than one run directory"):
         read_parts([a, a])
+
+
+def test_published_numbers_sit_beside_ours_for_real_data_sets_only():
+    from experiments.zoo_bench.published import PUBLISHED, SOURCES
+    from experiments.zoo_bench.report import published_beside_ours
+
+    assert not published_beside_ours(_table())  # tasks A, B, C: no published row
+    t = _table().replace({"task": {"A": "GunPoint", "B": "digits"}})
+    lines = published_beside_ours(t)
+    rows = [ln for ln in lines if ln.startswith("| GunPoint")]
+    assert len(rows) == 1 and "0.700 ± 0.141 (l1, iso-param)" in rows[0]  # l1: 0.8, 0.6
+    assert "ROCKET 1.000, mean of 10 runs [rocket]" in rows[0]
+    assert not any(ln.startswith("| digits") for ln in lines)  # no published split
+    assert all(0 < a <= 1 and src in SOURCES for _, _, a, _, src in PUBLISHED)

@@ -22,7 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["settings", "leaderboard", "aggregate_scores", "read_parts", "write_report"]
+from .published import PUBLISHED, SOURCES
+
+__all__ = ["settings", "leaderboard", "aggregate_scores", "read_parts", "published_beside_ours",
+           "write_report"]  # fmt: skip
 
 
 def settings(table: pd.DataFrame) -> pd.DataFrame:
@@ -128,9 +131,37 @@ def write_report(run_dir: str | Path | list[str | Path], *, out: str | Path | No
                   "|---" * (len(wide.columns) + 1) + "|"]  # fmt: skip
         lines += [f"| {k} | " + " | ".join(r) + " |" for k, r in wide.iterrows()]
         lines.append("")
+    lines += published_beside_ours(table)
     (run / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
     _plot(board, run / "leaderboard.png")
     return run / "leaderboard.md"
+
+
+def published_beside_ours(table: pd.DataFrame) -> list[str]:
+    """Markdown lines: per real data set in ``table``, our best layer (by mean test accuracy,
+    every budget) and the published numbers of :data:`~experiments.zoo_bench.published.PUBLISHED`
+    with their protocol and source. Empty when the table holds no such data set."""
+    t = settings(table).assign(
+        task=lambda d: d["setting"].str.split(":").str[1].str.split(" ").str[0]
+    )
+    ours = t.groupby(["task", "budget", "layer"])["value"].agg(["mean", "std", "count"])
+    tasks = [d for d in dict.fromkeys(r[0] for r in PUBLISHED) if d in set(t["task"])]
+    if not tasks:
+        return []
+    lines = ["## Published numbers beside ours (real data)", "",
+             "Ours: the best layer's mean ± sd test accuracy over seeds, selected on validation. "
+             "Published: as printed by the source; read each with its protocol (test-selected "
+             "numbers are optimistic upper bounds). Sources are listed below the table.", "",
+             "| data set | ours (best layer, budget) | published: model, accuracy, protocol [source] |",
+             "|---|---|---|"]  # fmt: skip
+    for task in tasks:
+        best = ours.loc[task].sort_values("mean", ascending=False).iloc[[0]]
+        (budget, layer), row = best.index[0], best.iloc[0]
+        sd = 0.0 if pd.isna(row["std"]) else row["std"]
+        pub = "; ".join(f"{m} {a:.3f}, {p} [{src}]" for d, m, a, p, src in PUBLISHED if d == task)
+        lines.append(f"| {task} | {row['mean']:.3f} ± {sd:.3f} ({layer}, {budget}) | {pub} |")
+    lines += ["", *(f"- [{k}] {v}" for k, v in SOURCES.items()), ""]
+    return lines
 
 
 def _plot(board: pd.DataFrame, path: Path) -> None:
