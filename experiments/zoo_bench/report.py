@@ -37,6 +37,13 @@ def settings(table: pd.DataFrame) -> pd.DataFrame:
     return t[["budget", "setting", "layer", "seed", "value"]]
 
 
+def _setting_order(setting: str) -> tuple:
+    """Sort key of a setting label: experiment, task, then difficulty and width as numbers."""
+    head, width = setting.rsplit(" w", 1)
+    head, _, diff = head.partition("@")
+    return (head, float(diff) if diff else 0.0, int(width))
+
+
 def leaderboard(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd of test accuracy over seeds, per budget, layer and setting (long format)."""
     g = settings(table).groupby(["budget", "setting", "layer"])["value"]
@@ -121,6 +128,7 @@ def write_report(run_dir: str | Path | list[str | Path], *, out: str | Path | No
         cell = b.assign(txt=[f"{m:.3f} ± {0.0 if pd.isna(s) else s:.3f} ({n})"
                              for m, s, n in zip(b["mean"], b["sd"], b["n"])])  # fmt: skip
         wide = cell.pivot(index="layer", columns="setting", values="txt").fillna("–")
+        wide = wide[sorted(wide.columns, key=_setting_order)]
         a = agg[agg["budget"] == budget].set_index("layer")
         wide.insert(0, "aggregate", [
             f"{a.loc[k, 'score']:.3f} [{a.loc[k, 'lo']:.3f}, {a.loc[k, 'hi']:.3f}] "
