@@ -166,7 +166,6 @@ class ChimeraLayer(AbstractVariateLayer):
         return (jnp.swapaxes(y, 0, 1) + x * m.D[None, None, :]).astype(x.dtype)
 
 
-@final
 def _init_trunk(m, n_variates, d_model, d_state, depth, d_head, key, layer_kwargs) -> None:
     """Set the shared trunk's fields on ``m`` (a Chimera stack's ``__init__``)."""
     check_sizes(n_variates=n_variates, d_model=d_model, depth=depth, d_head=d_head)
@@ -181,19 +180,21 @@ def _init_trunk(m, n_variates, d_model, d_state, depth, d_head, key, layer_kwarg
     m.head = eqx.nn.Linear(d_model, d_head, key=ks[2])
 
 
-def _trunk(m, x: Float[Array, "T V"]) -> Float[Array, "T V d"]:
-    """The shared trunk of a (dtype-cast) Chimera stack on one series: per-cell embedding plus
-    the variate's embedding, ``depth`` blocks ``x + GLU(ChimeraLayer(norm(x)))``, final norm."""
+def _trunk(stack, x: Float[Array, "T V"]) -> tuple[eqx.Module, Float[Array, "T V d"]]:
+    """The shared trunk of a Chimera stack on one series, after checking ``x`` and casting the
+    stack to its dtype: per-cell embedding plus the variate's embedding, ``depth`` blocks
+    ``x + GLU(ChimeraLayer(norm(x)))``, final norm. Returns (the cast stack, the features)."""
     check_grid("x", x, None)
-    if x.shape[1] != m.n_variates:
-        raise ValueError(f"x must have {m.n_variates} variates, got shape {x.shape}")
+    if x.shape[1] != stack.n_variates:
+        raise ValueError(f"x must have {stack.n_variates} variates, got shape {x.shape}")
+    m = cast_floats(stack, x.dtype)
     cells = jax.vmap(jax.vmap(m.embed))(x[..., None]) + m.variate_embed[None]  # (T, V, d)
     per_cell = lambda f, z: jax.vmap(jax.vmap(f))(z)  # noqa: E731
     for norm, layer, glu in zip(m.norms, m.layers, m.glus):
         h = layer(per_cell(norm, cells))
         a, b = jnp.split(per_cell(glu, jax.nn.gelu(h)), 2, axis=-1)
         cells = cells + a * jax.nn.sigmoid(b)
-    return per_cell(m.norm, cells)
+    return m, per_cell(m.norm, cells)
 
 
 @final
@@ -229,9 +230,7 @@ class ChimeraForecaster(eqx.Module):
 
     def __call__(self, x: Float[Array, "T V"]) -> Float[Array, "T V"]:
         """Predict ``x[t + 1]`` from ``x[:t + 1]`` at every t; output dtype follows ``x``."""
-        check_grid("x", x, None)
-        m = cast_floats(self, x.dtype)
-        h = _trunk(m, x)
+        m, h = _trunk(self, x)
         return jax.vmap(jax.vmap(m.head))(h)[..., 0].astype(x.dtype)
 
 
@@ -266,9 +265,8 @@ class ChimeraStack(eqx.Module):
 
     def __call__(self, x: Float[Array, "T V"]) -> Float[Array, "T o"]:
         """Per-step outputs (T, d_out) of one series; output dtype follows ``x``."""
-        check_grid("x", x, None)
-        m = cast_floats(self, x.dtype)
-        return jax.vmap(m.head)(jnp.mean(_trunk(m, x), 1)).astype(x.dtype)
+        m, h = _trunk(self, x)
+        return jax.vmap(m.head)(jnp.mean(h, 1)).astype(x.dtype)
 
     def state_size(self) -> int:
         """Real numbers the stack carries from one time step to the next: per block, variate,
