@@ -7,7 +7,9 @@ Models", NeurIPS 2024 (arXiv 2402.19047):
 
 with gates built from the input path X: ``ξ = (t, X)`` always, and ``ω = (t, X)``
 (``gates="tx"``, input-dependent, "selective") or ``ω = t`` (``gates="t"``, time-invariant,
-S4-like). ``A_i`` is dense (``structure="dense"``) or diagonal (``"diagonal"``, Mamba-like).
+S4-like). ``gate_scale`` multiplies the gate path ω (default 1; the authors' trained LNCDE
+code multiplies its control by ``dt = 1/40``, which keeps products of dense ``exp(Σ A_i Δω^i)``
+bounded over long token sequences). ``A_i`` is dense (``structure="dense"``) or diagonal (``"diagonal"``, Mamba-like).
 Random Gaussian initialisation: dense ``A_i ~ N(0, 1/N)`` entrywise; B, Z_0 ~ N(0, 1);
 C ~ N(0, 1/N). Only a linear readout is meant to be trained (ridge on :meth:`features`).
 
@@ -55,6 +57,7 @@ class LinearCDE(AbstractSequenceLayer):
         solver: ``"exact"``, ``"euler"`` or ``"diffrax"``.
         a_std: std of the A_i entries; default ``1/sqrt(N)`` (dense) or 1 (diagonal).
         substeps: Tsit5 steps per segment for ``solver="diffrax"``.
+        gate_scale: factor on the gate path ω (the control of the ``A_i``), default 1.
     """
 
     A: Float[Array, "w N N"] | Float[Array, "w N"]
@@ -68,6 +71,7 @@ class LinearCDE(AbstractSequenceLayer):
     solver: str = eqx.field(static=True)
     substeps: int = eqx.field(static=True)
     method: str = eqx.field(static=True)
+    gate_scale: float = eqx.field(static=True)
 
     def __init__(
         self,
@@ -81,9 +85,12 @@ class LinearCDE(AbstractSequenceLayer):
         a_std: float | None = None,
         substeps: int = 4,
         method: Method = "auto",
+        gate_scale: float = 1.0,
         key: PRNGKeyArray,
     ):
         check_sizes(d_in=d_in, hidden=hidden, d_out=d_out)
+        if not (math.isfinite(gate_scale) and gate_scale > 0):
+            raise ValueError(f"gate_scale must be a positive finite number, got {gate_scale!r}")
         if structure not in ("dense", "diagonal"):
             raise ValueError(f"structure must be 'dense' or 'diagonal', got {structure!r}")
         if gates not in ("tx", "t"):
@@ -92,7 +99,7 @@ class LinearCDE(AbstractSequenceLayer):
             raise ValueError(f"solver must be 'exact', 'euler' or 'diffrax', got {solver!r}")
         self.d_in, self.hidden = d_in, hidden
         self.structure, self.gates, self.solver = structure, gates, solver
-        self.substeps, self.method = substeps, method
+        self.substeps, self.method, self.gate_scale = substeps, method, float(gate_scale)
         d_out = d_in if d_out is None else d_out
         w = 1 + d_in if gates == "tx" else 1
         if a_std is None:
@@ -131,7 +138,7 @@ class LinearCDE(AbstractSequenceLayer):
         if ts.shape != (L,):
             raise ValueError(f"ts must have shape ({L},), got {ts.shape}")
         xi = jnp.concatenate([ts[:, None], X], 1)
-        omega = xi if self.gates == "tx" else ts[:, None]
+        omega = (xi if self.gates == "tx" else ts[:, None]) * self.gate_scale
         return ts, omega, xi
 
     def states(
