@@ -201,6 +201,26 @@ def test_the_report_joins_the_parts_of_a_split_run_and_refuses_a_cell_twice(tmp_
         read_parts([a, a])
 
 
+def test_supersede_keeps_the_last_parts_record_of_a_rerun_cell_and_lists_it(tmp_path):
+    from experiments.zoo_bench.report import read_parts, write_report
+
+    t = _table().assign(cell_id=lambda d: d["task"] + "/" + d["layer"])
+    first, rerun = tmp_path / "first", tmp_path / "rerun"
+    first.mkdir(), rerun.mkdir()
+    t.to_csv(first / "table.csv", index=False)
+    cell = (t.task == "A") & (t.layer == "l2")
+    redo = t[cell].assign(value=lambda d: d["value"] + 0.25)
+    redo.to_csv(rerun / "table.csv", index=False)
+    replaced: list = []
+    joined = read_parts([first, rerun], supersede=True, superseded=replaced)
+    assert len(joined) == len(t)  # nothing counted twice
+    got = joined[(joined.task == "A") & (joined.layer == "l2")].sort_values("seed")["value"]
+    np.testing.assert_allclose(got, t[cell].sort_values("seed")["value"] + 0.25)
+    assert sorted(replaced) == sorted(set(zip(redo["experiment"], redo["cell_id"], redo["seed"])))
+    text = write_report([first, rerun], out=tmp_path / "j", n_boot=20, supersede=True).read_text()
+    assert "## Superseded cells" in text and "A/l2" in text
+
+
 def test_published_numbers_sit_beside_ours_for_real_data_sets_only():
     from experiments.zoo_bench.published import PUBLISHED, SOURCES
     from experiments.zoo_bench.report import published_beside_ours

@@ -1,4 +1,4 @@
-"""``python -m experiments.zoo_bench report RUN_DIR [RUN_DIR ...] [--out DIR]``: the leaderboard
+"""``python -m experiments.zoo_bench report RUN_DIR [RUN_DIR ...] [--out DIR] [--supersede]``: the leaderboard
 and aggregate score of one run, or of the parts of a run split with ``--only``."""
 
 from __future__ import annotations
@@ -16,8 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("run_dirs", nargs="+", help="a run directory, or the parts of a split run")
     r.add_argument("--out", default=None, help="where to write (default: the first RUN_DIR)")
     r.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws (default 1000)")
+    r.add_argument(
+        "--supersede",
+        action="store_true",
+        help="a cell in several parts: use the last part's record (listed in the report)",
+    )
     args = p.parse_args(argv)
-    print(write_report(args.run_dirs, out=args.out, n_boot=args.n_boot).read_text())
+    md = write_report(args.run_dirs, out=args.out, n_boot=args.n_boot, supersede=args.supersede)
+    print(md.read_text())
     return 0
 
 

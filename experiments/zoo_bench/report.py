@@ -12,7 +12,9 @@
 ``python -m experiments.zoo_bench report RUN_DIR [RUN_DIR ...] [--out DIR]`` writes
 ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.png`` into the run directory (or ``DIR``).
 Several run directories are the parts of one full run split with ``--only``: their tables are
-concatenated, and a cell recorded in two of them is refused, since it would be counted twice.
+concatenated, and a cell recorded in two of them is refused, since it would be counted twice;
+with ``--supersede`` the last part's record of such a cell is used instead (a deliberate rerun)
+and the replaced cells are listed in ``leaderboard.md``.
 """
 
 from __future__ import annotations
@@ -90,32 +92,43 @@ def aggregate_scores(table: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0,
     return pd.DataFrame(rows).sort_values(["budget", "score"], ascending=[True, False])
 
 
-def read_parts(run_dirs: list[str | Path]) -> pd.DataFrame:
+def read_parts(run_dirs: list[str | Path], *, supersede: bool = False,
+               superseded: list | None = None) -> pd.DataFrame:  # fmt: skip
     """The concatenated ``table.csv`` of one or more run directories (the parts of a split run).
 
-    Raises ``ValueError`` when a (experiment, cell, seed) appears in two parts."""
+    Raises ``ValueError`` when a (experiment, cell, seed) appears in two parts, unless
+    ``supersede``: then the rows of the *last* part that holds the cell are kept (a deliberate
+    rerun, e.g. after a fix) and each replaced ``(experiment, cell_id, seed)`` is appended to
+    ``superseded`` (when given), so that the report can list it."""
     tables = [pd.read_csv(Path(d) / "table.csv").assign(part=i) for i, d in enumerate(run_dirs)]
     table = pd.concat(tables, ignore_index=True)
     key = ["experiment", "cell_id", "seed"] if "cell_id" in table else ["experiment", "seed"]
     if "cell_id" in table:
         parts = table.drop_duplicates([*key, "part"]).groupby(key)["part"].nunique()
         twice = parts[parts > 1]
-        if len(twice):
+        if len(twice) and not supersede:
             raise ValueError(
                 f"{len(twice)} cell(s) are recorded in more than one run directory, e.g. "
-                f"{twice.index[0]}: give each part once"
+                f"{twice.index[0]}: give each part once (or supersede to keep the last part's)"
             )
+        if len(twice):
+            last = table.groupby(key)["part"].transform("max")
+            table = table[table["part"] == last]
+            if superseded is not None:
+                superseded.extend(twice.index.tolist())
     return table.drop(columns="part")
 
 
 def write_report(run_dir: str | Path | list[str | Path], *, out: str | Path | None = None,
-                 n_boot: int = 1000) -> Path:  # fmt: skip
+                 n_boot: int = 1000, supersede: bool = False) -> Path:  # fmt: skip
     """Write ``leaderboard.md`` / ``.csv`` (and ``.png`` with matplotlib) into ``out`` (default:
-    the run directory, or the first of several)."""
+    the run directory, or the first of several); ``supersede`` as in :func:`read_parts`, with the
+    replaced cells listed at the end of ``leaderboard.md``."""
     dirs = run_dir if isinstance(run_dir, list) else [run_dir]
     run = Path(out if out is not None else dirs[0])
     run.mkdir(parents=True, exist_ok=True)
-    table = read_parts(dirs)
+    replaced: list = []
+    table = read_parts(dirs, supersede=supersede, superseded=replaced)
     board = leaderboard(table)
     agg = aggregate_scores(table, n_boot=n_boot)
     board.to_csv(run / "leaderboard.csv", index=False)
@@ -140,6 +153,11 @@ def write_report(run_dir: str | Path | list[str | Path], *, out: str | Path | No
         lines += [f"| {k} | " + " | ".join(r) + " |" for k, r in wide.iterrows()]
         lines.append("")
     lines += published_beside_ours(table)
+    if replaced:
+        lines += ["## Superseded cells", "",
+                  f"{len(replaced)} (experiment, cell, seed) recorded in more than one part; the "
+                  "last part's record is used:", "",
+                  *(f"- {e}, {c}, seed {s}" for e, c, s in replaced), ""]  # fmt: skip
     (run / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
     _plot(board, run / "leaderboard.png")
     return run / "leaderboard.md"
