@@ -218,7 +218,7 @@ def test_supersede_keeps_the_last_parts_record_of_a_rerun_cell_and_lists_it(tmp_
     np.testing.assert_allclose(got, t[cell].sort_values("seed")["value"] + 0.25)
     assert sorted(replaced) == sorted(set(zip(redo["experiment"], redo["cell_id"], redo["seed"])))
     text = write_report([first, rerun], out=tmp_path / "j", n_boot=20, supersede=True).read_text()
-    assert "## Superseded cells" in text and "A/l2" in text
+    assert "## Superseded cells" in text and "A/l2 (l2, A" in text
 
 
 def test_published_numbers_sit_beside_ours_for_real_data_sets_only():

@@ -157,10 +157,18 @@ def write_report(run_dir: str | Path | list[str | Path], *, out: str | Path | No
         lines += ["## Superseded cells", "",
                   f"{len(replaced)} (experiment, cell, seed) recorded in more than one part; the "
                   "last part's record is used:", "",
-                  *(f"- {e}, {c}, seed {s}" for e, c, s in replaced), ""]  # fmt: skip
+                  *(f"- {e}, {c}{_what(table, c)}, seed {s}" for e, c, s in replaced),
+                  ""]  # fmt: skip
     (run / "leaderboard.md").write_text("\n".join(lines), encoding="utf-8")
     _plot(board, run / "leaderboard.png")
     return run / "leaderboard.md"
+
+
+def _what(table: pd.DataFrame, cell_id: str) -> str:
+    """`` (layer, task, difficulty)`` of a cell, for the list of superseded cells."""
+    cols = [c for c in ("layer", "task", "difficulty") if c in table]
+    rows = table[table["cell_id"] == cell_id][cols]
+    return " (" + ", ".join(str(v) for v in rows.iloc[0]) + ")" if len(rows) and cols else ""
 
 
 def published_beside_ours(table: pd.DataFrame) -> list[str]:
@@ -204,6 +212,7 @@ def _plot(board: pd.DataFrame, path: Path) -> None:
     for ax, budget in zip(axes[0], budgets):
         wide = board[board["budget"] == budget].pivot(index="layer", columns="setting",
                                                        values="mean")  # fmt: skip
+        wide = wide[sorted(wide.columns, key=_setting_order)]  # as in leaderboard.md
         im = ax.imshow(wide.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
         ax.set_xticks(range(wide.shape[1]), wide.columns, rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(wide.shape[0]), wide.index)
