@@ -1,5 +1,5 @@
-"""``python -m experiments.zoo_bench report RUN_DIR [RUN_DIR ...] [--out DIR] [--supersede]``: the leaderboard
-and aggregate score of one run, or of the parts of a run split with ``--only``."""
+"""``python -m experiments.zoo_bench report RUN_DIR [RUN_DIR ...] [--out DIR] [--supersede]``:
+the leaderboard and aggregate score of one run, or of the parts of a run split with ``--only``."""
 
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ Models", NeurIPS 2024 (arXiv 2402.19047):
 with gates built from the input path X: ``ξ = (t, X)`` always, and ``ω = (t, X)``
 (``gates="tx"``, input-dependent, "selective") or ``ω = t`` (``gates="t"``, time-invariant,
 S4-like). ``gate_scale`` multiplies the gate path ω (default 1; the authors' trained LNCDE
-code multiplies its control by ``dt = 1/40``, which keeps products of dense ``exp(Σ A_i Δω^i)``
-bounded over long token sequences). ``A_i`` is dense (``structure="dense"``) or diagonal (``"diagonal"``, Mamba-like).
+code multiplies its control by ``dt = 1/40``, which keeps products of dense
+``exp(Σ A_i Δω^i)`` bounded over long token sequences). ``A_i`` is dense
+(``structure="dense"``) or diagonal (``"diagonal"``, Mamba-like).
 Random Gaussian initialisation: dense ``A_i ~ N(0, 1/N)`` entrywise; B, Z_0 ~ N(0, 1);
 C ~ N(0, 1/N). Only a linear readout is meant to be trained (ridge on :meth:`features`).
 
